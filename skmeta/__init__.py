@@ -1,0 +1,12 @@
+"""skmeta: meta-learning and multi-task learning with a scikit-learn API, on torch.
+
+Estimators learn a prior from many related tasks with ``meta_fit(tasks)``, adapt to a new
+task's few labelled examples with ``fit(X, y)``, and ``predict``.
+"""
+
+from .base import Prior
+from .metric import ProtoNetClassifier
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["Prior", "ProtoNetClassifier", "__version__"]

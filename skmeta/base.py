@@ -1,0 +1,820 @@
+"""The meta-estimator contract: ``meta_fit(tasks)`` -> ``fit(X, y)`` -> ``predict(X)``.
+
+Everything every meta-learner shares lives here, so that each algorithm only writes its
+maths in four hooks:
+
+* ``_build_network(input_shape)`` -> (module, per-example input shape);
+* ``_meta_loss(params, tasks)`` -> (loss, metrics) for a meta-batch of prepared tasks;
+* ``_adapt(params, X_support, y_support)`` -> the adapted state of one task;
+* ``_predict_scores(state, X)`` -> class scores or regression outputs.
+
+The mixin handles the forms a task collection takes, validation of inputs, devices,
+seeding, the meta-training loop with its progress bar and history, early stopping on
+validation tasks, checkpoint/resume, the exported `Prior`, and device-free pickling.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sized
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import chain, islice
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
+from torch import nn
+from torch.func import functional_call
+from tqdm.auto import tqdm
+
+from .nn import network_input_shape
+from .tasks import EpisodeSampler, GroupedTasks, Task, iter_tasks
+
+__all__ = ["MetaEstimatorMixin", "MetaClassifierMixin", "Prior", "resolve_device"]
+
+#: Validation tasks drawn from an endless sampler when no count is implied.
+N_VALIDATION_TASKS = 100
+_SEED_MAX = np.iinfo(np.int32).max
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """The torch device named by ``device``; "auto" is CUDA when present, else CPU.
+
+    Examples
+    --------
+    >>> from skmeta.base import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}.") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} but CUDA is not available on this machine; use device='auto' "
+            "to fall back to the CPU."
+        )
+    return resolved
+
+
+@contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed torch inside the block without touching the caller's global RNG state."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _to_cpu(obj: Any) -> Any:
+    """A copy of ``obj`` whose tensors and modules live on the CPU (for pickling)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, nn.Module):
+        return copy.deepcopy(obj).cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _param_shapes(params: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in params.items()}
+
+
+@dataclass
+class Prior:
+    """A meta-trained prior θ*, exported from an estimator: device-free and picklable.
+
+    Pass it (or the path it was saved to) as the ``prior`` parameter of an estimator, so
+    that clones made by `sklearn.base.clone`, `GridSearchCV` or `Pipeline` carry it.
+
+    Attributes
+    ----------
+    estimator : str
+        Class name of the estimator that meta-trained it.
+    params : dict of str to torch.Tensor
+        The network's parameters, on the CPU.
+    input_shape : tuple of int
+        Per-example shape the network takes (e.g. ``(1, 28, 28)``).
+    config : dict
+        The estimator parameters that fix the architecture.
+    meta_history : list of dict
+        The meta-training history.
+
+    Examples
+    --------
+    >>> from skmeta import ProtoNetClassifier
+    >>> from skmeta.tasks import EpisodeSampler
+    >>> import numpy as np
+    >>> X, y = np.random.default_rng(0).normal(size=(60, 4)), np.repeat(np.arange(6), 10)
+    >>> est = ProtoNetClassifier(n_way=3, n_meta_iterations=2, random_state=0).meta_fit(X, y)
+    >>> prior = est.export_prior()
+    >>> ProtoNetClassifier(prior=prior).fit(X[:6], y[:6]).predict(X[:2]).shape
+    (2,)
+    """
+
+    estimator: str
+    params: dict[str, torch.Tensor]
+    input_shape: tuple[int, ...]
+    config: dict[str, Any] = field(default_factory=dict)
+    meta_history: list[dict[str, Any]] = field(default_factory=list)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the prior to ``path`` (a torch file that loads with ``weights_only=True``)."""
+        torch.save(
+            {
+                "format": "skmeta.Prior/1",
+                "estimator": self.estimator,
+                "params": {k: v.detach().cpu() for k, v in self.params.items()},
+                "input_shape": list(self.input_shape),
+                "config": self.config,
+                "meta_history": self.meta_history,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Prior:
+        """Read a prior written by `save`, on any machine (tensors land on the CPU)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No prior at {str(path)!r}. Save one with estimator.export_prior(path) after "
+                "meta_fit, or pass the Prior object itself as prior=."
+            )
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(data, dict) or data.get("format") != "skmeta.Prior/1":
+            raise ValueError(f"{str(path)!r} is not a prior saved by skmeta's Prior.save.")
+        return cls(
+            estimator=data["estimator"],
+            params=data["params"],
+            input_shape=tuple(data["input_shape"]),
+            config=data["config"],
+            meta_history=data["meta_history"],
+        )
+
+    def __repr__(self) -> str:
+        n = sum(v.numel() for v in self.params.values())
+        return (
+            f"Prior(estimator={self.estimator!r}, input_shape={self.input_shape}, "
+            f"n_parameters={n}, meta_iterations={len(self.meta_history)})"
+        )
+
+
+class PreparedTask(NamedTuple):
+    """A task as tensors on the estimator's device, labels encoded ``0..n_classes-1``."""
+
+    X_support: torch.Tensor
+    y_support: torch.Tensor
+    X_query: torch.Tensor
+    y_query: torch.Tensor | None
+    n_classes: int
+
+
+class MetaEstimatorMixin:
+    """The meta-learning contract shared by every skmeta estimator.
+
+    Subclasses list their constructor parameters, declare ``_parameter_constraints`` and
+    ``_architecture_params`` (the parameters that fix the network, checked against a
+    prior), and implement the four hooks named in the module docstring.
+    """
+
+    _parameter_constraints: dict = {
+        "meta_lr": [Interval(Real, 0, None, closed="neither")],
+        "n_meta_iterations": [Interval(Integral, 0, None, closed="left")],
+        "meta_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "validation_interval": [Interval(Integral, 1, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "prior": [Prior, str, os.PathLike, None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+    _architecture_params: tuple[str, ...] = ()
+    _is_classifier = False
+
+    # ------------------------------------------------------------------ hooks
+    def _build_network(self, input_shape: tuple[int, ...]) -> tuple[nn.Module, tuple[int, ...]]:
+        raise NotImplementedError
+
+    def _network_input_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-example shape the network takes for examples of ``input_shape``."""
+        return network_input_shape(self.backbone, input_shape)
+
+    def _meta_loss(
+        self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def _adapt(
+        self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _predict_scores(self, state: dict[str, Any], X: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _episode_sampler(self, X: np.ndarray, y: np.ndarray, seed: int) -> Iterable[Task]:
+        raise ValueError(
+            f"{type(self).__name__}.meta_fit(X, y) needs groups=... naming the task of each "
+            "row, or a list of tasks."
+        )
+
+    def _n_support(self) -> int | float:
+        """Support examples per task (per class when stratified) when splitting raw tasks."""
+        return 0.5
+
+    # ------------------------------------------------------------ public API
+    def meta_fit(
+        self,
+        tasks: Any,
+        y: Any = None,
+        groups: Any = None,
+        *,
+        validation_tasks: Any = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_interval: int = 50,
+    ) -> MetaEstimatorMixin:
+        """Learn the prior θ* from many tasks (meta-training).
+
+        Parameters
+        ----------
+        tasks : iterable of Task or of (X, y) pairs, or array-like
+            The meta-training tasks: a list, or a sampler such as
+            `skmeta.tasks.EpisodeSampler` (endless samplers are read as they come,
+            finite collections are cycled over). With ``y`` given, ``tasks`` is the input
+            array ``X``: with ``groups``, each group of rows is a task; without, a
+            classifier draws ``n_way``-way ``n_shot``-shot episodes from the pool.
+        y : array-like of shape (n_samples,), default=None
+            Targets, when ``tasks`` is an array.
+        groups : array-like of shape (n_samples,), default=None
+            The task of each row, when ``tasks`` is an array.
+        validation_tasks : same forms as ``tasks``, default=None
+            Meta-validation tasks, scored every ``validation_interval`` meta-updates. The
+            prior kept is the one with the best validation score, and training stops
+            after ``patience`` validations without improvement.
+        checkpoint : str or path-like, default=None
+            File to save meta-training state to every ``checkpoint_interval`` meta-updates
+            and when interrupted. If it exists, meta-training resumes from it.
+        checkpoint_interval : int, default=50
+
+        Returns
+        -------
+        self : object
+            The estimator, holding ``meta_params_`` and ``meta_history_``.
+        """
+        self._validate_params()
+        device = resolve_device(self.device)
+        rs = check_random_state(self.random_state)
+        init_seed, stream_seed, val_seed = (int(s) for s in rs.randint(_SEED_MAX, size=3))
+        state = _load_checkpoint(checkpoint, self._checkpoint_key())
+        if state is not None:
+            init_seed, stream_seed, val_seed = state["seeds"]
+
+        stream = self._task_stream(tasks, y, groups, stream_seed)
+        first = next(stream, None)
+        if first is None:
+            raise ValueError("meta_fit received no tasks.")
+        input_shape = tuple(first.X_support.shape[1:])
+        stream = chain([first], stream)
+        for name in ("network_", "net_input_shape_", "meta_params_", "meta_history_"):
+            self.__dict__.pop(name, None)
+        self._clear_adaptation()
+        self.meta_input_shape_ = input_shape
+        self.device_ = device
+        validation = self._validation_list(validation_tasks, val_seed, device)
+
+        with _seeded(init_seed, device):
+            network, net_shape = self._build_network(input_shape)
+            network = network.to(device)
+            params = self._initial_params(network, net_shape, input_shape, device)
+        for p in params.values():
+            p.requires_grad_(True)
+        optimizer = torch.optim.Adam(params.values(), lr=self.meta_lr)
+
+        loop = _MetaLoop(history=[], best_score=-math.inf, best_params=None, stale=0, start=0)
+        if state is not None:
+            loop = _restore(state, params, optimizer)
+            for _ in range(loop.start * self.meta_batch_size):  # replay the task stream
+                next(stream, None)
+
+        self.network_, self.net_input_shape_ = network, net_shape
+
+        self._run_meta_loop(
+            loop, stream, params, optimizer, validation, device, init_seed,
+            checkpoint, checkpoint_interval, (init_seed, stream_seed, val_seed),
+        )
+        chosen = loop.best_params if loop.best_params is not None else params
+        self.meta_params_ = {k: v.detach().clone() for k, v in chosen.items()}
+        self.meta_history_ = loop.history
+        self.n_meta_iter_ = loop.start
+        if validation is not None:
+            self.best_meta_iteration_ = loop.best_iteration
+            self.best_validation_score_ = loop.best_score
+        return self
+
+    def fit(self, X: Any, y: Any, groups: Any = None) -> MetaEstimatorMixin:
+        """Adapt to one task from its labelled support set.
+
+        Every call starts again from the prior (``meta_params_`` after `meta_fit`, else
+        the ``prior`` parameter, else a fresh initialisation seeded by ``random_state``)
+        and never changes it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_support, ...)
+            Support inputs.
+        y : array-like of shape (n_support,)
+            Support targets.
+        groups : array-like of shape (n_samples,), default=None
+            If given, the rows are many tasks and ``fit`` meta-trains on them instead
+            (``meta_fit(X, y, groups)``). This is how `GridSearchCV` tunes
+            meta-parameters: route ``groups`` with metadata routing, split with
+            `GroupKFold` and score with `skmeta.evaluation.episodic_scorer`.
+
+        Returns
+        -------
+        self : object
+        """
+        if groups is not None:
+            return self.meta_fit(X, y, groups)
+        self._validate_params()
+        X, y = self._validate_support(X, y)
+        device = resolve_device(self.device)
+        params = self._prior_params(X.shape[1:], device)
+        X_t = self._to_tensor(X, device)
+        y_t = torch.as_tensor(y, device=device)
+        with torch.no_grad():
+            self.adaptation_ = self._adapt(params, X_t, y_t, self._n_outputs())
+        self.device_ = device
+        return self
+
+    def export_prior(self, path: str | os.PathLike | None = None) -> Prior:
+        """Export the meta-trained prior (and save it to ``path`` if given).
+
+        Returns
+        -------
+        prior : Prior
+            Pass it as ``prior=`` to a new estimator; it survives `clone`.
+        """
+        if not hasattr(self, "meta_params_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} has no meta-trained prior to export; call "
+                "meta_fit(tasks) first."
+            )
+        prior = Prior(
+            estimator=type(self).__name__,
+            params={k: v.detach().cpu().clone() for k, v in self.meta_params_.items()},
+            input_shape=tuple(self.net_input_shape_),
+            config=self._architecture_config(),
+            meta_history=list(self.meta_history_),
+        )
+        if path is not None:
+            prior.save(path)
+        return prior
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "adaptation_")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Device-free pickles: a model adapted on a GPU unpickles on a CPU-only machine.
+        return _to_cpu(super().__getstate__())
+
+    # ------------------------------------------------------------ internals
+    def _checkpoint_key(self) -> dict[str, str]:
+        keep = ("n_meta_iterations", "verbose", "patience", "validation_interval", "device")
+        return {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in keep}
+
+    def _architecture_config(self) -> dict[str, Any]:
+        config = {}
+        for name in self._architecture_params:
+            value = getattr(self, name)
+            config[name] = type(value).__name__ if isinstance(value, nn.Module) else value
+        return config
+
+    def _clear_adaptation(self) -> None:
+        for name in ("adaptation_", "classes_", "n_features_in_", "feature_names_in_", "input_shape_"):
+            self.__dict__.pop(name, None)
+
+    def _n_outputs(self) -> int:
+        return 1
+
+    def _forward(self, params: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
+        """Run the network with parameters ``params`` (functional: the module keeps its own)."""
+        x = X.reshape(X.shape[0], *self.net_input_shape_)
+        return functional_call(self.network_, params, (x,))
+
+    def _to_tensor(self, X: np.ndarray, device: torch.device) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+
+    def _task_stream(self, tasks: Any, y: Any, groups: Any, seed: int) -> Iterator[Task]:
+        n_shot = getattr(self, "n_shot", None)
+        if y is None:
+            if groups is not None:
+                raise ValueError("groups were given without y; call meta_fit(X, y, groups).")
+            source: Iterable = tasks
+        elif groups is not None:
+            source = GroupedTasks(
+                tasks, y, groups, self._n_support(), n_passes=None, random_state=seed
+            )
+        else:
+            source = self._episode_sampler(tasks, y, seed)
+        return iter_tasks(source, n_shot=n_shot, random_state=seed)
+
+    def _validation_list(
+        self, validation_tasks: Any, seed: int, device: torch.device
+    ) -> list[PreparedTask] | None:
+        if validation_tasks is None:
+            return None
+        if isinstance(validation_tasks, tuple) and len(validation_tasks) in (2, 3):
+            raise TypeError(
+                "validation_tasks takes a list of tasks or a sampler; for arrays, build one "
+                "with skmeta.tasks.EpisodeSampler or skmeta.tasks.tasks_from_groups."
+            )
+        n = len(validation_tasks) if isinstance(validation_tasks, Sized) else N_VALIDATION_TASKS
+        stream = iter_tasks(validation_tasks, n_shot=getattr(self, "n_shot", None), random_state=seed)
+        return [self._prepare(t, device) for t in islice(stream, n)]
+
+    def _prepare(self, task: Task, device: torch.device) -> PreparedTask:
+        """Encode and move one task; check it against the network's input shape."""
+        if task.X_query is None or task.y_query is None:
+            raise ValueError(
+                "Meta-training and validation tasks need a labelled query set (X_query, "
+                "y_query); this task has none."
+            )
+        expected = getattr(self, "meta_input_shape_", None)
+        if expected is not None and task.X_support.shape[1:] != tuple(expected):
+            raise ValueError(
+                f"Tasks must share one input space: this task's examples have shape "
+                f"{task.X_support.shape[1:]}, earlier ones {tuple(expected)}."
+            )
+        y_s, y_q, n_classes = self._encode_task_targets(task.y_support, task.y_query)
+        return PreparedTask(
+            self._to_tensor(task.X_support, device),
+            torch.as_tensor(y_s, device=device),
+            self._to_tensor(task.X_query, device),
+            torch.as_tensor(y_q, device=device),
+            n_classes,
+        )
+
+    def _encode_task_targets(
+        self, y_support: np.ndarray, y_query: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        return y_support.astype(np.float32), y_query.astype(np.float32), 0
+
+    def _initial_params(
+        self,
+        network: nn.Module,
+        net_shape: tuple[int, ...],
+        input_shape: tuple[int, ...],
+        device: torch.device,
+    ) -> dict[str, torch.Tensor]:
+        """θ to start from: the ``prior`` parameter if given, else the fresh network's."""
+        fresh = {k: v.detach().clone() for k, v in network.named_parameters()}
+        if self.prior is None:
+            return fresh
+        prior = self.prior if isinstance(self.prior, Prior) else Prior.load(self.prior)
+        _check_prior(prior, fresh, net_shape, input_shape, type(self).__name__)
+        return {k: prior.params[k].to(device=device, dtype=v.dtype).clone() for k, v in fresh.items()}
+
+    def _prior_params(self, input_shape: tuple[int, ...], device: torch.device) -> dict[str, torch.Tensor]:
+        """θ that `fit` adapts from; builds the network on first use."""
+        if hasattr(self, "meta_params_"):
+            if tuple(self._network_input_shape(tuple(input_shape))) != tuple(self.net_input_shape_):
+                raise ValueError(
+                    f"This estimator was meta-trained on examples of shape "
+                    f"{tuple(self.meta_input_shape_)} (network input {tuple(self.net_input_shape_)}), "
+                    f"but X has examples of shape {tuple(input_shape)}. Adapt with data of the "
+                    "features the prior was meta-trained on."
+                )
+            self.network_ = self.network_.to(device)
+            return {k: v.to(device) for k, v in self.meta_params_.items()}
+        seed = int(check_random_state(self.random_state).randint(_SEED_MAX))
+        with _seeded(seed, device):
+            network, net_shape = self._build_network(tuple(input_shape))
+        self.network_, self.net_input_shape_ = network.to(device), net_shape
+        return self._initial_params(self.network_, net_shape, tuple(input_shape), device)
+
+    def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
+        """Validate inputs: 2-D through sklearn (feature names, n_features_in_), or images."""
+        arr_ndim = getattr(X, "ndim", None)
+        if arr_ndim is None or arr_ndim <= 2:
+            return validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+        X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64])
+        if reset:
+            self.n_features_in_ = int(np.prod(X.shape[1:]))
+            self.input_shape_ = tuple(X.shape[1:])
+        elif tuple(X.shape[1:]) != tuple(getattr(self, "input_shape_", ())):
+            raise ValueError(
+                f"X has examples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was "
+                f"fitted on examples of shape {getattr(self, 'input_shape_', None)}."
+            )
+        return X
+
+    def _validate_support(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__}.fit requires y: the labels of the support set."
+            )
+        self._clear_adaptation()
+        if getattr(X, "ndim", 2) > 2:
+            X = self._validate_X(X, reset=True)
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(X, y)
+        else:
+            X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        return X, self._encode_fit_targets(y)
+
+    def _encode_fit_targets(self, y: np.ndarray) -> np.ndarray:
+        return np.asarray(y, dtype=np.float32)
+
+    def _scores(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, msg=_not_adapted_message(self))
+        X = self._validate_X(X, reset=False)
+        device = resolve_device(self.device)
+        state = {k: _move(v, device) for k, v in self.adaptation_.items()}
+        self.network_.to(device)  # placement only (e.g. after unpickling a GPU model)
+        with torch.no_grad():
+            return self._predict_scores(state, self._to_tensor(X, device)).cpu().numpy()
+
+    def _run_meta_loop(
+        self, loop, stream, params, optimizer, validation, device, seed, checkpoint, every, seeds
+    ) -> None:
+        total = self.n_meta_iterations
+        bar = tqdm(
+            total=total, initial=loop.start, disable=not self.verbose,
+            desc=f"meta_fit {type(self).__name__}", leave=False,
+        )
+
+        def save(rng_state: torch.Tensor) -> None:
+            if checkpoint is not None:
+                key = self._checkpoint_key()
+                _save_checkpoint(checkpoint, key, seeds, loop, params, optimizer, rng_state)
+
+        with _seeded(seed, device):
+            if loop.rng_state is not None:
+                torch.set_rng_state(loop.rng_state)
+            try:
+                while loop.start < total:
+                    batch = list(islice(stream, self.meta_batch_size))
+                    if not batch:
+                        warnings.warn(
+                            f"The task stream ran out after {loop.start} meta-updates "
+                            f"(n_meta_iterations={total}); pass an endless sampler or a list "
+                            "to cycle over.",
+                            UserWarning, stacklevel=3,
+                        )
+                        break
+                    tic = time.perf_counter()
+                    prepared = [self._prepare(t, device) for t in batch]
+                    loss, metrics = self._meta_loss(params, prepared)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    loop.start += 1
+                    record = {"iteration": loop.start, "loss": float(loss.detach()), **metrics}
+                    if validation is not None and (
+                        loop.start % self.validation_interval == 0 or loop.start == total
+                    ):
+                        score = self._validation_score(params, validation)
+                        record["val_score"] = score
+                        loop.update(score, params, loop.start)
+                    record["time"] = time.perf_counter() - tic
+                    loop.history.append(record)
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "iteration"})
+                    if checkpoint is not None and loop.start % every == 0:
+                        save(torch.get_rng_state())
+                    if self.patience is not None and loop.stale >= self.patience:
+                        break
+            except KeyboardInterrupt:
+                save(torch.get_rng_state())
+                raise
+            finally:
+                bar.close()
+            save(torch.get_rng_state())
+
+    def _validation_score(self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]) -> float:
+        """Mean score over validation tasks: accuracy, or negative MSE for regressors."""
+        scores = []
+        with torch.no_grad():
+            frozen = {k: v.detach() for k, v in params.items()}
+            for t in tasks:
+                state = self._adapt(frozen, t.X_support, t.y_support, t.n_classes)
+                scores.append(self._task_score(self._predict_scores(state, t.X_query), t.y_query))
+        return float(np.mean(scores))
+
+    def _task_score(self, scores: torch.Tensor, y: torch.Tensor) -> float:
+        return -float(torch.mean((scores.reshape(-1) - y) ** 2))
+
+
+class MetaClassifierMixin(ClassifierMixin):
+    """Classification on top of `MetaEstimatorMixin`: labels, ``predict_proba``, accuracy."""
+
+    _is_classifier = True
+
+    def _episode_sampler(self, X: Any, y: Any, seed: int) -> Iterable[Task]:
+        return EpisodeSampler(
+            X, y, n_way=self.n_way, n_shot=self.n_shot, n_query=self.n_query, random_state=seed
+        )
+
+    def _n_support(self) -> int:
+        return self.n_shot
+
+    def _encode_task_targets(
+        self, y_support: np.ndarray, y_query: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        classes, y_s = np.unique(y_support, return_inverse=True)
+        pos = np.searchsorted(classes, y_query)
+        pos = np.clip(pos, 0, classes.shape[0] - 1)
+        unseen = classes[pos] != y_query
+        if np.any(unseen):
+            raise ValueError(
+                f"A task's query set has labels {np.unique(y_query[unseen])[:5].tolist()} that "
+                "its support set does not contain; every query class needs support examples."
+            )
+        return y_s, pos, int(classes.shape[0])
+
+    def _encode_fit_targets(self, y: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            # Few-shot support sets have as many classes as examples (1-shot) by design.
+            warnings.filterwarnings("ignore", message="The number of unique classes")
+            check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        return encoded
+
+    def _n_outputs(self) -> int:
+        return int(self.classes_.shape[0])
+
+    def _task_score(self, scores: torch.Tensor, y: torch.Tensor) -> float:
+        return float((scores.argmax(dim=1) == y).float().mean())
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities for the adapted task, columns ordered as ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        logits = torch.from_numpy(self._scores(X).astype(np.float64))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted labels for the adapted task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self._scores(X), axis=1)]
+
+
+# ---------------------------------------------------------------- helpers
+def _not_adapted_message(est: Any) -> str:
+    if hasattr(est, "meta_params_"):
+        return (
+            f"This {type(est).__name__} is meta-trained but not adapted to a task yet; call "
+            "fit(X_support, y_support) before predicting."
+        )
+    return (
+        f"This {type(est).__name__} instance is not fitted yet. Call 'fit' with appropriate "
+        "arguments before using this estimator."
+    )
+
+
+def _move(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _move(v, device) for k, v in value.items()}
+    return value
+
+
+def _check_prior(
+    prior: Prior,
+    fresh: dict[str, torch.Tensor],
+    net_shape: tuple[int, ...],
+    input_shape: tuple[int, ...],
+    estimator: str,
+) -> None:
+    if tuple(prior.input_shape) != tuple(net_shape):
+        raise ValueError(
+            f"The prior was meta-trained on inputs of shape {tuple(prior.input_shape)}, but X "
+            f"has examples of shape {tuple(input_shape)} (network input {tuple(net_shape)}). "
+            "Use data with the features the prior was meta-trained on, or meta-train a new prior."
+        )
+    want, have = _param_shapes(fresh), _param_shapes(prior.params)
+    if want != have:
+        diff = sorted(set(want.items()) ^ set(have.items()))[:4]
+        raise ValueError(
+            f"The prior (from {prior.estimator} with {prior.config}) does not fit this "
+            f"{estimator}'s network; mismatched parameters include {diff}. Build the "
+            "estimator with the same architecture parameters as the prior's."
+        )
+
+
+@dataclass
+class _MetaLoop:
+    """Mutable state of one meta-training run (what a checkpoint holds)."""
+
+    history: list[dict[str, Any]]
+    best_score: float
+    best_params: dict[str, torch.Tensor] | None
+    stale: int
+    start: int
+    best_iteration: int = 0
+    rng_state: torch.Tensor | None = None
+
+    def update(self, score: float, params: dict[str, torch.Tensor], iteration: int) -> None:
+        if score > self.best_score:
+            self.best_score, self.best_iteration, self.stale = score, iteration, 0
+            self.best_params = {k: v.detach().clone() for k, v in params.items()}
+        else:
+            self.stale += 1
+
+
+def _save_checkpoint(path, key, seeds, loop: _MetaLoop, params, optimizer, rng_state) -> None:
+    payload = {
+        "format": "skmeta.checkpoint/1",
+        "key": key,
+        "seeds": list(seeds),
+        "start": loop.start,
+        "history": loop.history,
+        "best_score": loop.best_score,
+        "best_iteration": loop.best_iteration,
+        "best_params": None if loop.best_params is None else _to_cpu(loop.best_params),
+        "stale": loop.stale,
+        "params": _to_cpu(params),
+        "optimizer": _to_cpu(optimizer.state_dict()),
+        "rng_state": rng_state,
+    }
+    tmp = Path(f"{path}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)  # atomic: an interruption never leaves half a checkpoint
+
+
+def _load_checkpoint(path, key) -> dict[str, Any] | None:
+    if path is None or not Path(path).is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != "skmeta.checkpoint/1":
+        raise ValueError(f"{str(path)!r} is not a skmeta meta-training checkpoint.")
+    if state["key"] != key:
+        changed = sorted(k for k in set(key) | set(state["key"]) if key.get(k) != state["key"].get(k))
+        raise ValueError(
+            f"The checkpoint {str(path)!r} was written by an estimator with other parameters "
+            f"({', '.join(changed)} differ); resume with the same parameters, or delete the file "
+            "to start afresh."
+        )
+    return state
+
+
+def _restore(state: dict[str, Any], params, optimizer) -> _MetaLoop:
+    with torch.no_grad():
+        for k, v in params.items():
+            v.copy_(state["params"][k])
+    optimizer.load_state_dict(state["optimizer"])
+    device = next(iter(params.values())).device
+    best = state["best_params"]
+    return _MetaLoop(
+        history=state["history"],
+        best_score=state["best_score"],
+        best_params=None if best is None else {k: v.to(device) for k, v in best.items()},
+        stale=state["stale"],
+        start=state["start"],
+        best_iteration=state["best_iteration"],
+        rng_state=state["rng_state"],
+    )
+

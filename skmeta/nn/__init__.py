@@ -1,0 +1,25 @@
+"""Neural building blocks: backbones shared across tasks and task-aware normalisation."""
+
+from ._backbones import (
+    BACKBONES,
+    MLP,
+    Conv4,
+    TaskBatchNorm,
+    has_task_norm,
+    image_shape,
+    make_backbone,
+    network_input_shape,
+    reference_rows,
+)
+
+__all__ = [
+    "BACKBONES",
+    "MLP",
+    "Conv4",
+    "TaskBatchNorm",
+    "has_task_norm",
+    "image_shape",
+    "make_backbone",
+    "network_input_shape",
+    "reference_rows",
+]

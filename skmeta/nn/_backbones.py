@@ -1,0 +1,247 @@
+"""Backbones: the networks that meta-learners share across tasks."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+NORMS = ("batch", "layer", "none")
+
+
+class TaskBatchNorm(nn.Module):
+    """Batch normalisation with statistics from the current task only.
+
+    Unlike `torch.nn.BatchNorm2d`, it keeps no running statistics, so nothing learnt on
+    one task's batch carries over to another task. The statistics come from the rows of
+    the batch being normalised, or only from its first ``n_reference`` rows inside
+    `reference_rows` — the support set, when support and query pass through together, so
+    that a query example never depends on the other query examples (non-transductive).
+
+    Parameters
+    ----------
+    num_features : int
+        Channels (for ``(n, C, H, W)`` inputs) or features (for ``(n, C)`` inputs).
+    eps : float, default=1e-5
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.n_reference: int | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ref = x if self.n_reference is None else x[: self.n_reference]
+        dims = [0] + list(range(2, x.dim()))
+        mean = ref.mean(dim=dims, keepdim=True)
+        var = ref.var(dim=dims, keepdim=True, unbiased=False)
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        x = (x - mean) * torch.rsqrt(var + self.eps)
+        return x * self.weight.view(shape) + self.bias.view(shape)
+
+
+@contextmanager
+def reference_rows(module: nn.Module, n_reference: int | None) -> Iterator[None]:
+    """Inside the block, `TaskBatchNorm` layers of ``module`` take statistics from the
+    first ``n_reference`` rows of each batch (None: from all rows).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmeta.nn import Conv4, reference_rows
+    >>> net = Conv4(in_channels=1)
+    >>> support, query = torch.randn(5, 1, 28, 28), torch.randn(3, 1, 28, 28)
+    >>> with reference_rows(net, n_reference=5):
+    ...     z = net(torch.cat([support, query]))
+    >>> with reference_rows(net, n_reference=5):
+    ...     z_one = net(torch.cat([support, query[:1]]))
+    >>> torch.allclose(z[5], z_one[5], atol=1e-5)   # a query row ignores the other queries
+    True
+    """
+    layers = [m for m in module.modules() if isinstance(m, TaskBatchNorm)]
+    previous = [m.n_reference for m in layers]
+    for m in layers:
+        m.n_reference = n_reference
+    try:
+        yield
+    finally:
+        for m, p in zip(layers, previous):
+            m.n_reference = p
+
+
+def has_task_norm(module: nn.Module) -> bool:
+    """Whether ``module`` normalises with batch statistics (its outputs depend on the batch)."""
+    return any(isinstance(m, TaskBatchNorm) for m in module.modules())
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return TaskBatchNorm(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"norm must be one of {NORMS}; got {kind!r}.")
+
+
+class MLP(nn.Sequential):
+    """A fully connected ReLU network.
+
+    Parameters
+    ----------
+    in_features : int
+    hidden_layer_sizes : sequence of int, default=(64, 64)
+    out_features : int, default=64
+    norm : {"batch", "layer", "none"}, default="none"
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmeta.nn import MLP
+    >>> MLP(3, hidden_layer_sizes=(40, 40), out_features=1)(torch.randn(7, 3)).shape
+    torch.Size([7, 1])
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden_layer_sizes: Sequence[int] = (64, 64),
+        out_features: int = 64,
+        norm: str = "none",
+    ) -> None:
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for h in hidden_layer_sizes:
+            layers += [nn.Linear(width, h), _norm(norm, h), nn.ReLU()]
+            width = h
+        layers.append(nn.Linear(width, out_features))
+        super().__init__(*(m for m in layers if not isinstance(m, nn.Identity)))
+
+
+class Conv4(nn.Sequential):
+    """The standard four-block convolutional backbone of few-shot learning.
+
+    Each block is a 3x3 convolution (padding 1), a normalisation, a ReLU and a 2x2
+    max-pool (Vinyals et al. 2016; Snell et al. 2017; Finn et al. 2017). A 28x28 input
+    leaves a 1x1 map, so the embedding has ``out_channels`` features; larger inputs give
+    ``out_channels * h * w`` features.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+    hidden_channels : int, default=64
+    out_channels : int, default=64
+    norm : {"batch", "layer", "none"}, default="batch"
+        "batch" is `TaskBatchNorm`: batch statistics of the current task, no running
+        statistics.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmeta.nn import Conv4
+    >>> Conv4()(torch.randn(10, 1, 28, 28)).shape
+    torch.Size([10, 64])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        hidden_channels: int = 64,
+        out_channels: int = 64,
+        norm: str = "batch",
+    ) -> None:
+        blocks: list[nn.Module] = []
+        widths = [in_channels, hidden_channels, hidden_channels, hidden_channels, out_channels]
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            blocks += [
+                nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
+                _norm(norm, c_out),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+        blocks.append(nn.Flatten())
+        super().__init__(*(m for m in blocks if not isinstance(m, nn.Identity)))
+
+
+BACKBONES = ("mlp", "conv4")
+
+
+def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The ``(C, H, W)`` shape a convolutional backbone sees for inputs of ``input_shape``.
+
+    Accepts ``(H, W)``, ``(C, H, W)``, or a flat ``(H*W,)`` of a square grey image (so
+    images flattened for a sklearn `Pipeline` still reach a CNN).
+
+    Examples
+    --------
+    >>> from skmeta.nn import image_shape
+    >>> image_shape((784,)), image_shape((28, 28)), image_shape((3, 84, 84))
+    ((1, 28, 28), (1, 28, 28), (3, 84, 84))
+    """
+    if len(input_shape) == 3:
+        return tuple(input_shape)  # type: ignore[return-value]
+    if len(input_shape) == 2:
+        return (1, *input_shape)  # type: ignore[return-value]
+    side = math.isqrt(input_shape[0]) if len(input_shape) == 1 else 0
+    if len(input_shape) == 1 and side * side == input_shape[0] and side >= 2:
+        return (1, side, side)
+    raise ValueError(
+        f"A convolutional backbone needs images: X of shape (n, H, W) or (n, C, H, W), or "
+        f"flattened square grey images (n, H*W); got examples of shape {tuple(input_shape)}. "
+        "Use backbone='mlp' for tabular data."
+    )
+
+
+def network_input_shape(
+    backbone: str | nn.Module, input_shape: tuple[int, ...]
+) -> tuple[int, ...]:
+    """The per-example shape ``make_backbone`` reshapes inputs of ``input_shape`` to.
+
+    Examples
+    --------
+    >>> from skmeta.nn import network_input_shape
+    >>> network_input_shape("mlp", (28, 28)), network_input_shape("conv4", (784,))
+    ((784,), (1, 28, 28))
+    """
+    if backbone == "mlp":
+        return (math.prod(input_shape),)
+    if backbone == "conv4":
+        return image_shape(tuple(input_shape))
+    return tuple(input_shape)
+
+
+def make_backbone(
+    backbone: str | nn.Module,
+    input_shape: tuple[int, ...],
+    *,
+    embed_dim: int = 64,
+    hidden_layer_sizes: Sequence[int] = (64, 64),
+) -> tuple[nn.Module, tuple[int, ...]]:
+    """Build the network named by ``backbone`` for inputs of ``input_shape``.
+
+    Returns the module and the per-example shape it takes (inputs are reshaped to it).
+    A user's `torch.nn.Module` is deep-copied and takes the inputs as they are.
+
+    Examples
+    --------
+    >>> from skmeta.nn import make_backbone
+    >>> net, shape = make_backbone("conv4", (28, 28), embed_dim=32)
+    >>> shape
+    (1, 28, 28)
+    """
+    if isinstance(backbone, nn.Module):
+        return copy.deepcopy(backbone), tuple(input_shape)
+    if backbone in BACKBONES:
+        shape = network_input_shape(backbone, input_shape)
+        if backbone == "mlp":
+            return MLP(shape[0], tuple(hidden_layer_sizes), embed_dim), shape
+        return Conv4(shape[0], 64, embed_dim), shape
+    raise ValueError(
+        f"backbone must be one of {BACKBONES} or a torch.nn.Module; got {backbone!r}."
+    )
