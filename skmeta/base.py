@@ -128,10 +128,10 @@ class Prior:
     Examples
     --------
     >>> from skmeta import ProtoNetClassifier
-    >>> from skmeta.tasks import EpisodeSampler
     >>> import numpy as np
     >>> X, y = np.random.default_rng(0).normal(size=(60, 4)), np.repeat(np.arange(6), 10)
-    >>> est = ProtoNetClassifier(n_way=3, n_meta_iterations=2, random_state=0).meta_fit(X, y)
+    >>> est = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2, random_state=0)
+    >>> est = est.meta_fit(X, y)
     >>> prior = est.export_prior()
     >>> ProtoNetClassifier(prior=prior).fit(X[:6], y[:6]).predict(X[:2]).shape
     (2,)
@@ -538,7 +538,8 @@ class MetaEstimatorMixin:
     def _validate_support(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         if y is None:
             raise ValueError(
-                f"{type(self).__name__}.fit requires y: the labels of the support set."
+                f"{type(self).__name__}.fit requires y to be passed, but the target y is None: "
+                "give the labels (or targets) of the support set."
             )
         self._clear_adaptation()
         if getattr(X, "ndim", 2) > 2:
@@ -698,7 +699,8 @@ class MetaClassifierMixin(ClassifierMixin):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self._scores(X), axis=1)]
+        scores = self._scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
 # ---------------------------------------------------------------- helpers

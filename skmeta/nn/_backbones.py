@@ -212,7 +212,13 @@ def network_input_shape(
     if backbone == "mlp":
         return (math.prod(input_shape),)
     if backbone == "conv4":
-        return image_shape(tuple(input_shape))
+        shape = image_shape(tuple(input_shape))
+        if min(shape[1:]) < 16:
+            raise ValueError(
+                f"Conv-4 halves the image four times and needs images of at least 16x16; got "
+                f"{shape[1]}x{shape[2]}. Use larger images or backbone='mlp'."
+            )
+        return shape
     return tuple(input_shape)
 
 

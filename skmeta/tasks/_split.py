@@ -30,7 +30,7 @@ def _split_rows(
             take = k if k is not None else max(1, int(round(n_support * r.shape[0])))
             if r.shape[0] <= take:
                 raise ValueError(
-                    f"{where}: class {label!r} has {r.shape[0]} examples, but {take} go to the "
+                    f"{where}: class {label.tolist()!r} has {r.shape[0]} examples, but {take} go to the "
                     "support set and at least one must remain for the query set. Lower "
                     "n_support (n_shot) or drop classes with too few examples."
                 )
@@ -135,7 +135,7 @@ class GroupedTasks:
         for _ in passes:
             for group, rows, descriptor in zip(self.groups_, self._rows, self.descriptors):
                 s, q = _split_rows(
-                    self.y[rows], self.n_support, self.stratify, rng, f"task (group) {group!r}"
+                    self.y[rows], self.n_support, self.stratify, rng, f"task (group) {group.tolist()!r}"
                 )
                 yield Task(
                     self.X[rows[s]], self.y[rows[s]], self.X[rows[q]], self.y[rows[q]], descriptor

@@ -1,0 +1,263 @@
+"""The meta-estimator contract of DESIGN.md, checked on every meta-learner."""
+
+import pickle
+from itertools import islice
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from skmeta import Prior, ProtoNetClassifier
+from skmeta.evaluation import evaluate
+from skmeta.tasks import EpisodeSampler, Task, split_tasks, tasks_from_groups
+
+from conftest import make_pool
+
+META_LEARNERS = [
+    pytest.param(lambda **kw: ProtoNetClassifier(n_query=5, **kw), id="ProtoNetClassifier"),
+]
+
+
+def _params_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture
+def split_pool():
+    X, y = make_pool(n_classes=60)
+    return split_tasks(X, y, groups=y, test_size=0.33, random_state=0)
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_meta_training_helps_on_unseen_classes(make, split_pool):
+    X_tr, X_te, y_tr, y_te = split_pool
+    test = EpisodeSampler(X_te, y_te, n_way=5, n_shot=1, n_query=5, random_state=1)
+    untrained = evaluate(make(random_state=0), test, n_tasks=100)
+    trained = evaluate(make(n_meta_iterations=200, random_state=0).meta_fit(X_tr, y_tr), test, 100)
+    assert trained.mean > untrained.mean + 0.2, (str(untrained), str(trained))
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_fit_is_reentrant_and_never_changes_the_prior(make, split_pool):
+    X_tr, X_te, y_tr, y_te = split_pool
+    est = make(n_meta_iterations=5, random_state=0).meta_fit(X_tr, y_tr)
+    prior = {k: v.clone() for k, v in est.meta_params_.items()}
+    a, b = EpisodeSampler(X_te, y_te, n_way=5, n_shot=2, n_query=3, random_state=0).sample(2)
+    first = est.fit(a.X_support, a.y_support).predict_proba(a.X_query)
+    est.fit(b.X_support, b.y_support)
+    again = est.fit(a.X_support, a.y_support).predict_proba(a.X_query)
+    np.testing.assert_allclose(first, again, rtol=1e-6)
+    assert _params_equal(prior, est.meta_params_)
+    state = dict(est.__dict__)
+    est.predict(a.X_query)
+    assert est.__dict__ == state
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+@pytest.mark.parametrize("labels", [["cat", "dog", "emu"], [3, 7, 11], [-1, 0, 1]])
+def test_classes_keep_any_label_type(make, labels, pool):
+    X, y = pool
+    rows = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(3)])
+    y_named = np.repeat(np.array(labels), 3)
+    est = make(random_state=0).fit(X[rows], y_named)
+    assert est.classes_.tolist() == sorted(labels)
+    assert set(est.predict(X[:10]).tolist()) <= set(labels)
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_clone_drops_the_prior_but_a_prior_parameter_survives(make, split_pool):
+    X_tr, X_te, y_tr, y_te = split_pool
+    est = make(n_meta_iterations=5, random_state=0).meta_fit(X_tr, y_tr)
+    assert not hasattr(clone(est), "meta_params_")
+    task = EpisodeSampler(X_te, y_te, n_way=5, n_shot=1, n_query=3, random_state=0).sample(1)[0]
+    expected = est.fit(task.X_support, task.y_support).predict_proba(task.X_query)
+    carried = clone(make(prior=est.export_prior(), random_state=1))
+    got = carried.fit(task.X_support, task.y_support).predict_proba(task.X_query)
+    np.testing.assert_allclose(expected, got, rtol=1e-5)
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_prior_saves_to_a_path_and_loads_from_it(make, split_pool, tmp_path):
+    X_tr, X_te, y_tr, y_te = split_pool
+    est = make(n_meta_iterations=5, random_state=0).meta_fit(X_tr, y_tr)
+    path = tmp_path / "prior.pt"
+    exported = est.export_prior(path)
+    loaded = Prior.load(path)
+    assert _params_equal(exported.params, loaded.params)
+    assert loaded.input_shape == exported.input_shape and len(loaded.meta_history) == 5
+    by_path = make(prior=str(path)).fit(X_te[:10], y_te[:10])
+    np.testing.assert_allclose(
+        by_path.predict_proba(X_te), est.fit(X_te[:10], y_te[:10]).predict_proba(X_te), rtol=1e-5
+    )
+    # meta-training can start from a prior too
+    warm = make(prior=path, n_meta_iterations=1, random_state=0).meta_fit(X_tr, y_tr)
+    assert not _params_equal(warm.meta_params_, loaded.params)
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_pickle_round_trip_gives_identical_predictions(make, dump, split_pool, tmp_path):
+    X_tr, X_te, y_tr, y_te = split_pool
+    est = make(n_meta_iterations=5, random_state=0).meta_fit(X_tr, y_tr).fit(X_te[:10], y_te[:10])
+    if dump == "pickle":
+        restored = pickle.loads(pickle.dumps(est))
+    else:
+        joblib.dump(est, tmp_path / "est.joblib")
+        restored = joblib.load(tmp_path / "est.joblib")
+    np.testing.assert_array_equal(est.predict_proba(X_te), restored.predict_proba(X_te))
+    assert _params_equal(est.meta_params_, restored.meta_params_)
+    assert all(v.device.type == "cpu" for v in restored.meta_params_.values())
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_meta_fit_accepts_every_task_form(make, pool):
+    X, y = pool
+    groups = y // 5  # eight tasks of five classes each
+    tasks = tasks_from_groups(X, y, groups, n_support=2, random_state=0)
+    pairs = [(X[groups == g], y[groups == g]) for g in range(8)]
+    sampler = EpisodeSampler(X, y, n_way=5, n_shot=1, n_query=5, random_state=0)
+    for form in [
+        dict(tasks=tasks),
+        dict(tasks=pairs),
+        dict(tasks=sampler),
+        dict(tasks=X, y=y),
+        dict(tasks=X, y=y, groups=groups),
+    ]:
+        est = make(n_meta_iterations=3, meta_batch_size=2, random_state=0).meta_fit(**form)
+        assert est.n_meta_iter_ == 3 and len(est.meta_history_) == 3
+    with pytest.warns(UserWarning, match="ran out after 2 meta-updates"):
+        est = make(n_meta_iterations=5, meta_batch_size=2, random_state=0)
+        est.meta_fit(t for t in tasks[:4])
+    assert est.n_meta_iter_ == 2
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_meta_fit_is_reproducible_under_random_state(make, pool):
+    X, y = pool
+    a = make(n_meta_iterations=4, random_state=7).meta_fit(X, y)
+    b = make(n_meta_iterations=4, random_state=7).meta_fit(X, y)
+    c = make(n_meta_iterations=4, random_state=8).meta_fit(X, y)
+    assert _params_equal(a.meta_params_, b.meta_params_)
+    assert not _params_equal(a.meta_params_, c.meta_params_)
+    assert [h["loss"] for h in a.meta_history_] == [h["loss"] for h in b.meta_history_]
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_validation_selects_the_best_prior_and_stops_early(make, split_pool):
+    X_tr, X_te, y_tr, y_te = split_pool
+    val = EpisodeSampler(X_te, y_te, n_way=5, n_shot=1, n_query=5, n_episodes=20, random_state=0)
+    est = make(n_meta_iterations=400, meta_lr=0.05, validation_interval=5, patience=3,
+               random_state=0)
+    est.meta_fit(X_tr, y_tr, validation_tasks=val)
+    scores = [h["val_score"] for h in est.meta_history_ if "val_score" in h]
+    assert est.n_meta_iter_ < 400  # stopped early
+    assert est.best_validation_score_ == max(scores)
+    assert est.n_meta_iter_ == est.best_meta_iteration_ + 3 * 5
+    assert evaluate(est, val, n_tasks=None).mean == pytest.approx(max(scores))
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_checkpoint_resume_equals_an_uninterrupted_run(make, pool, tmp_path):
+    X, y = pool
+    straight = make(n_meta_iterations=8, random_state=0).meta_fit(X, y)
+    path = tmp_path / "run.ckpt"
+    part = make(n_meta_iterations=5, random_state=0).meta_fit(X, y, checkpoint=path)
+    assert part.n_meta_iter_ == 5
+    resumed = make(n_meta_iterations=8, random_state=0).meta_fit(X, y, checkpoint=path)
+    assert resumed.n_meta_iter_ == 8 and len(resumed.meta_history_) == 8
+    assert _params_equal(straight.meta_params_, resumed.meta_params_)
+    with pytest.raises(ValueError, match="meta_lr differ"):
+        make(n_meta_iterations=8, meta_lr=0.1, random_state=0).meta_fit(X, y, checkpoint=path)
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_interrupted_meta_fit_keeps_finished_work(make, pool, tmp_path):
+    X, y = pool
+    sampler = EpisodeSampler(X, y, n_way=5, n_shot=1, n_query=5, random_state=0)
+
+    def interrupted(n):
+        for i, task in enumerate(sampler):
+            if i == n:
+                raise KeyboardInterrupt
+            yield task
+
+    path = tmp_path / "run.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        make(n_meta_iterations=10, random_state=0).meta_fit(interrupted(6), checkpoint=path)
+    state = torch.load(path, weights_only=True)
+    assert state["start"] == 6
+    resumed = make(n_meta_iterations=10, random_state=0).meta_fit(sampler, checkpoint=path)
+    straight = make(n_meta_iterations=10, random_state=0).meta_fit(sampler)
+    assert _params_equal(straight.meta_params_, resumed.meta_params_)
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_progress_bar_only_when_verbose(make, pool, capsys):
+    X, y = pool
+    make(n_meta_iterations=3, verbose=0, random_state=0).meta_fit(X, y)
+    assert capsys.readouterr().err == ""
+    make(n_meta_iterations=3, verbose=1, random_state=0).meta_fit(X, y)
+    assert "meta_fit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_device_auto_and_unavailable_cuda(make, pool):
+    X, y = pool
+    est = make(random_state=0).fit(X[:10], y[:10])
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert est.device_.type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            make(device="cuda").fit(X[:10], y[:10])
+
+
+def test_protonet_accepts_images_in_every_layout():
+    rng = np.random.default_rng(0)
+    images = rng.random((12, 16, 16)).astype(np.float32)
+    y = np.repeat([0, 1, 2], 4)
+    layouts = [images, images[:, None], images.reshape(12, -1)]
+    probas = [
+        ProtoNetClassifier(backbone="conv4", random_state=0).fit(X, y).predict_proba(X)
+        for X in layouts
+    ]
+    for p in probas[1:]:
+        np.testing.assert_allclose(probas[0], p, rtol=1e-5, atol=1e-6)
+
+
+def test_protonet_predictions_do_not_depend_on_other_queries():
+    """Non-transductive batch norm: a query's prediction ignores the rest of the batch."""
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 1, 16, 16)).astype(np.float32)
+    y = np.repeat(np.arange(4), 2)
+    est = ProtoNetClassifier(backbone="conv4", random_state=0).fit(X[:8], y)
+    together = est.predict_proba(X[8:])
+    alone = np.vstack([est.predict_proba(X[i : i + 1]) for i in range(8, 40)])
+    np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-6)
+    trans = ProtoNetClassifier(backbone="conv4", transductive=True, random_state=0).fit(X[:8], y)
+    assert not np.allclose(trans.predict_proba(X[8:])[:1], trans.predict_proba(X[8:9]))
+
+
+def test_protonet_meta_trains_a_user_module(pool):
+    X, y = pool
+    encoder = torch.nn.Sequential(torch.nn.Linear(32, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8))
+    est = ProtoNetClassifier(backbone=encoder, n_query=5, n_meta_iterations=3, random_state=0)
+    est.meta_fit(X, y)
+    assert est.meta_params_["0.weight"].shape == (16, 32)
+    assert torch.equal(encoder[0].weight, clone(est).backbone[0].weight)  # user's module untouched
+    est.fit(X[:10], y[:10])
+    assert est.prototypes_.shape == (len(np.unique(y[:10])), 8)
+
+
+def test_task_with_descriptor_is_accepted_by_meta_fit(pool):
+    X, y = pool
+    tasks = [
+        Task(X[y == c][:2], [0, 0], X[y == c][2:4], [0, 0], descriptor=[float(c)])
+        for c in range(4)
+    ]
+    pairs = [Task(np.vstack([a.X_support, b.X_support]), [0, 0, 1, 1],
+                  np.vstack([a.X_query, b.X_query]), [0, 0, 1, 1], descriptor=[1.0])
+             for a, b in zip(tasks[::2], tasks[1::2])]
+    est = ProtoNetClassifier(n_meta_iterations=2, random_state=0).meta_fit(pairs)
+    assert len(list(islice(est.meta_history_, 5))) == 2
