@@ -1,0 +1,121 @@
+"""Bad input gets a clear error that says what is wrong and how to fix it."""
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import InvalidParameterError
+
+from skmeta import Prior, ProtoNetClassifier
+from skmeta.tasks import Task
+
+from conftest import make_pool
+
+
+@pytest.fixture
+def fitted_prior():
+    X, y = make_pool(n_classes=10, n_noise=4)  # 8 features
+    return ProtoNetClassifier(n_query=5, n_meta_iterations=2, random_state=0).meta_fit(X, y)
+
+
+def test_wrong_shape():
+    with pytest.raises(ValueError, match="Expected 2D array"):
+        ProtoNetClassifier().fit(np.zeros(6), [0, 1, 0, 1, 0, 1])
+    est = ProtoNetClassifier().fit(np.zeros((4, 3)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="X has 5 features, but ProtoNetClassifier is expecting 3"):
+        est.predict(np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="needs images"):
+        ProtoNetClassifier(backbone="conv4").fit(np.zeros((4, 3)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="at least 16x16"):
+        ProtoNetClassifier(backbone="conv4").fit(np.zeros((4, 8, 8)), [0, 1, 0, 1])
+
+
+def test_too_few_examples_per_class_for_n_shot():
+    X, y = make_pool(n_classes=10, n_per_class=5)
+    with pytest.raises(ValueError, match=r"n_shot \+ n_query = 1 \+ 15 = 16 examples"):
+        ProtoNetClassifier().meta_fit(X, y)
+    with pytest.raises(ValueError, match="class 0 has 5 examples, but 5 go to the support set"):
+        ProtoNetClassifier(n_shot=5).meta_fit(X, y, groups=y // 2)
+
+
+def test_unseen_labels_in_a_query_set():
+    task = Task(np.zeros((2, 3)), [0, 1], np.zeros((2, 3)), [0, 2])
+    with pytest.raises(ValueError, match=r"query set has labels \[2\] that its support set"):
+        ProtoNetClassifier(n_meta_iterations=1).meta_fit([task, task])
+
+
+def test_nan_and_infinity():
+    X = np.zeros((4, 3))
+    X[1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        ProtoNetClassifier().fit(X, [0, 1, 0, 1])
+    est = ProtoNetClassifier().fit(np.zeros((4, 3)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="infinity"):
+        est.predict(np.full((1, 3), np.inf))
+    with pytest.raises(ValueError, match="NaN"):
+        ProtoNetClassifier().meta_fit(X, [0, 1, 0, 1], groups=[0, 0, 1, 1])
+
+
+def test_wrong_task_ids():
+    X, y = make_pool(n_classes=4, n_per_class=4)
+    with pytest.raises(ValueError, match="groups has 3 entries but the matching X has 16 rows"):
+        ProtoNetClassifier().meta_fit(X, y, groups=[0, 1, 2])
+    with pytest.raises(ValueError, match="groups were given without y"):
+        ProtoNetClassifier().meta_fit(X, groups=y)
+
+
+def test_a_prior_meta_trained_on_other_features(fitted_prior):
+    X = np.zeros((4, 5))
+    with pytest.raises(ValueError, match=r"meta-trained on examples of shape \(8,\)"):
+        fitted_prior.fit(X, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"prior was meta-trained on inputs of shape \(8,\)"):
+        ProtoNetClassifier(prior=fitted_prior.export_prior()).fit(X, [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="does not fit this ProtoNetClassifier's network"):
+        ProtoNetClassifier(prior=fitted_prior.export_prior(), embed_dim=3).fit(
+            np.zeros((4, 8)), [0, 1, 0, 1]
+        )
+
+
+def test_missing_or_foreign_prior_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="export_prior"):
+        ProtoNetClassifier(prior=tmp_path / "nope.pt").fit(np.zeros((2, 2)), [0, 1])
+    junk = tmp_path / "junk.pt"
+    np.save(junk, np.zeros(2))
+    with pytest.raises(Exception, match="not a prior saved by skmeta|Weights only load failed"):
+        Prior.load(str(junk) + ".npy")
+
+
+def test_predict_before_fit_and_before_adaptation(fitted_prior):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        ProtoNetClassifier().predict(np.zeros((1, 8)))
+    with pytest.raises(NotFittedError, match="meta-trained but not adapted"):
+        fitted_prior.predict(np.zeros((1, 8)))
+    with pytest.raises(NotFittedError, match="call meta_fit"):
+        ProtoNetClassifier().export_prior()
+
+
+def test_wrong_task_collections():
+    task = Task(np.zeros((2, 3)), [0, 1], np.zeros((2, 3)), [0, 1])
+    with pytest.raises(TypeError, match="single Task"):
+        ProtoNetClassifier().meta_fit(task)
+    with pytest.raises(ValueError, match="need a labelled query set"):
+        ProtoNetClassifier().meta_fit([Task(np.zeros((2, 3)), [0, 1])])
+    other = Task(np.zeros((2, 4)), [0, 1], np.zeros((2, 4)), [0, 1])
+    with pytest.raises(ValueError, match="share one input space"):
+        ProtoNetClassifier(n_meta_iterations=2, meta_batch_size=2).meta_fit([task, other])
+    with pytest.raises(TypeError, match="validation_tasks takes a list of tasks"):
+        ProtoNetClassifier(n_meta_iterations=1).meta_fit([task], validation_tasks=(task.X_query, [0, 1]))
+
+
+def test_invalid_parameters():
+    X, y = np.zeros((4, 3)), [0, 1, 0, 1]
+    with pytest.raises(InvalidParameterError, match="'n_way' parameter"):
+        ProtoNetClassifier(n_way=1).fit(X, y)
+    with pytest.raises(InvalidParameterError, match="'backbone' parameter"):
+        ProtoNetClassifier(backbone="resnet").fit(X, y)
+    with pytest.raises(ValueError, match="device must be 'auto'"):
+        ProtoNetClassifier(device="tpu").fit(X, y)
+
+
+def test_regression_targets_for_a_classifier():
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        ProtoNetClassifier().fit(np.zeros((3, 2)), [0.1, 0.7, 2.3])
