@@ -61,16 +61,15 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     return _resolve_data_home(data_home)[0]
 
 
-def _find_data_file(relative: str, data_home: str | os.PathLike | None, *, hint: str = "") -> Path:
-    """Path of ``relative`` inside the data folder, or a FileNotFoundError saying where
-    it looked and how to point skmeta elsewhere."""
+def _missing_data_error(
+    relative: str, data_home: str | os.PathLike | None, *, hint: str = ""
+) -> FileNotFoundError:
+    """The error for a data file that is not in the data folder: where skmeta looked, and
+    how to point it elsewhere."""
     home, origin = _resolve_data_home(data_home)
-    path = home / relative
-    if path.is_file():
-        return path
-    raise FileNotFoundError(
+    return FileNotFoundError(
         f"Could not find {relative}. Looked in:\n"
-        f"  - {path} (data folder from {origin})\n"
+        f"  - {home / relative} (data folder from {origin})\n"
         f"Pass data_home='/path/to/data' or set the {DATA_ENV} environment variable to a "
         f"folder that contains {relative}.{(' ' + hint) if hint else ''}"
     )
