@@ -33,7 +33,7 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     check_array,
@@ -70,7 +70,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}.") from exc
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}."
+        ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} but CUDA is not available on this machine; use device='auto' "
@@ -325,8 +327,16 @@ class MetaEstimatorMixin:
         self.network_, self.net_input_shape_ = network, net_shape
 
         self._run_meta_loop(
-            loop, stream, params, optimizer, validation, device, init_seed,
-            checkpoint, checkpoint_interval, (init_seed, stream_seed, val_seed),
+            loop,
+            stream,
+            params,
+            optimizer,
+            validation,
+            device,
+            init_seed,
+            checkpoint,
+            checkpoint_interval,
+            (init_seed, stream_seed, val_seed),
         )
         chosen = loop.best_params if loop.best_params is not None else params
         self.meta_params_ = {k: v.detach().clone() for k, v in chosen.items()}
@@ -417,7 +427,13 @@ class MetaEstimatorMixin:
         return config
 
     def _clear_adaptation(self) -> None:
-        for name in ("adaptation_", "classes_", "n_features_in_", "feature_names_in_", "input_shape_"):
+        for name in (
+            "adaptation_",
+            "classes_",
+            "n_features_in_",
+            "feature_names_in_",
+            "input_shape_",
+        ):
             self.__dict__.pop(name, None)
 
     def _n_outputs(self) -> int:
@@ -456,7 +472,9 @@ class MetaEstimatorMixin:
                 "with skmeta.tasks.EpisodeSampler or skmeta.tasks.tasks_from_groups."
             )
         n = len(validation_tasks) if isinstance(validation_tasks, Sized) else N_VALIDATION_TASKS
-        stream = iter_tasks(validation_tasks, n_shot=getattr(self, "n_shot", None), random_state=seed)
+        stream = iter_tasks(
+            validation_tasks, n_shot=getattr(self, "n_shot", None), random_state=seed
+        )
         return [self._prepare(t, device) for t in islice(stream, n)]
 
     def _prepare(self, task: Task, device: torch.device) -> PreparedTask:
@@ -499,15 +517,20 @@ class MetaEstimatorMixin:
             return fresh
         prior = self.prior if isinstance(self.prior, Prior) else Prior.load(self.prior)
         _check_prior(prior, fresh, net_shape, input_shape, type(self).__name__)
-        return {k: prior.params[k].to(device=device, dtype=v.dtype).clone() for k, v in fresh.items()}
+        return {
+            k: prior.params[k].to(device=device, dtype=v.dtype).clone() for k, v in fresh.items()
+        }
 
-    def _prior_params(self, input_shape: tuple[int, ...], device: torch.device) -> dict[str, torch.Tensor]:
+    def _prior_params(
+        self, input_shape: tuple[int, ...], device: torch.device
+    ) -> dict[str, torch.Tensor]:
         """θ that `fit` adapts from; builds the network on first use."""
         if hasattr(self, "meta_params_"):
             if tuple(self._network_input_shape(tuple(input_shape))) != tuple(self.net_input_shape_):
                 raise ValueError(
                     f"This estimator was meta-trained on examples of shape "
-                    f"{tuple(self.meta_input_shape_)} (network input {tuple(self.net_input_shape_)}), "
+                    f"{tuple(self.meta_input_shape_)} (network input "
+                    f"{tuple(self.net_input_shape_)}), "
                     f"but X has examples of shape {tuple(input_shape)}. Adapt with data of the "
                     "features the prior was meta-trained on."
                 )
@@ -567,8 +590,11 @@ class MetaEstimatorMixin:
     ) -> None:
         total = self.n_meta_iterations
         bar = tqdm(
-            total=total, initial=loop.start, disable=not self.verbose,
-            desc=f"meta_fit {type(self).__name__}", leave=False,
+            total=total,
+            initial=loop.start,
+            disable=not self.verbose,
+            desc=f"meta_fit {type(self).__name__}",
+            leave=False,
         )
 
         def save(rng_state: torch.Tensor) -> None:
@@ -587,7 +613,8 @@ class MetaEstimatorMixin:
                             f"The task stream ran out after {loop.start} meta-updates "
                             f"(n_meta_iterations={total}); pass an endless sampler or a list "
                             "to cycle over.",
-                            UserWarning, stacklevel=3,
+                            UserWarning,
+                            stacklevel=3,
                         )
                         break
                     tic = time.perf_counter()
@@ -619,7 +646,9 @@ class MetaEstimatorMixin:
                 bar.close()
             save(torch.get_rng_state())
 
-    def _validation_score(self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]) -> float:
+    def _validation_score(
+        self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]
+    ) -> float:
         """Mean score over validation tasks: accuracy, or negative MSE for regressors."""
         scores = []
         with torch.no_grad():
@@ -794,7 +823,9 @@ def _load_checkpoint(path, key) -> dict[str, Any] | None:
     if not isinstance(state, dict) or state.get("format") != "skmeta.checkpoint/1":
         raise ValueError(f"{str(path)!r} is not a skmeta meta-training checkpoint.")
     if state["key"] != key:
-        changed = sorted(k for k in set(key) | set(state["key"]) if key.get(k) != state["key"].get(k))
+        changed = sorted(
+            k for k in set(key) | set(state["key"]) if key.get(k) != state["key"].get(k)
+        )
         raise ValueError(
             f"The checkpoint {str(path)!r} was written by an estimator with other parameters "
             f"({', '.join(changed)} differ); resume with the same parameters, or delete the file "
@@ -819,4 +850,3 @@ def _restore(state: dict[str, Any], params, optimizer) -> _MetaLoop:
         best_iteration=state["best_iteration"],
         rng_state=state["rng_state"],
     )
-

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import make_pool
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
 from skmeta import Prior, ProtoNetClassifier
 from skmeta.tasks import Task
-
-from conftest import make_pool
 
 
 @pytest.fixture
@@ -103,7 +102,9 @@ def test_wrong_task_collections():
     with pytest.raises(ValueError, match="share one input space"):
         ProtoNetClassifier(n_meta_iterations=2, meta_batch_size=2).meta_fit([task, other])
     with pytest.raises(TypeError, match="validation_tasks takes a list of tasks"):
-        ProtoNetClassifier(n_meta_iterations=1).meta_fit([task], validation_tasks=(task.X_query, [0, 1]))
+        ProtoNetClassifier(n_meta_iterations=1).meta_fit(
+            [task], validation_tasks=(task.X_query, [0, 1])
+        )
 
 
 def test_invalid_parameters():

@@ -7,13 +7,12 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from conftest import make_pool
 from sklearn.base import clone
 
 from skmeta import Prior, ProtoNetClassifier
 from skmeta.evaluation import evaluate
 from skmeta.tasks import EpisodeSampler, Task, split_tasks, tasks_from_groups
-
-from conftest import make_pool
 
 META_LEARNERS = [
     pytest.param(lambda **kw: ProtoNetClassifier(n_query=5, **kw), id="ProtoNetClassifier"),
@@ -148,8 +147,9 @@ def test_meta_fit_is_reproducible_under_random_state(make, pool):
 def test_validation_selects_the_best_prior_and_stops_early(make, split_pool):
     X_tr, X_te, y_tr, y_te = split_pool
     val = EpisodeSampler(X_te, y_te, n_way=5, n_shot=1, n_query=5, n_episodes=20, random_state=0)
-    est = make(n_meta_iterations=400, meta_lr=0.05, validation_interval=5, patience=3,
-               random_state=0)
+    est = make(
+        n_meta_iterations=400, meta_lr=0.05, validation_interval=5, patience=3, random_state=0
+    )
     est.meta_fit(X_tr, y_tr, validation_tasks=val)
     scores = [h["val_score"] for h in est.meta_history_ if "val_score" in h]
     assert est.n_meta_iter_ < 400  # stopped early
@@ -253,11 +253,17 @@ def test_protonet_meta_trains_a_user_module(pool):
 def test_task_with_descriptor_is_accepted_by_meta_fit(pool):
     X, y = pool
     tasks = [
-        Task(X[y == c][:2], [0, 0], X[y == c][2:4], [0, 0], descriptor=[float(c)])
-        for c in range(4)
+        Task(X[y == c][:2], [0, 0], X[y == c][2:4], [0, 0], descriptor=[float(c)]) for c in range(4)
     ]
-    pairs = [Task(np.vstack([a.X_support, b.X_support]), [0, 0, 1, 1],
-                  np.vstack([a.X_query, b.X_query]), [0, 0, 1, 1], descriptor=[1.0])
-             for a, b in zip(tasks[::2], tasks[1::2])]
+    pairs = [
+        Task(
+            np.vstack([a.X_support, b.X_support]),
+            [0, 0, 1, 1],
+            np.vstack([a.X_query, b.X_query]),
+            [0, 0, 1, 1],
+            descriptor=[1.0],
+        )
+        for a, b in zip(tasks[::2], tasks[1::2])
+    ]
     est = ProtoNetClassifier(n_meta_iterations=2, random_state=0).meta_fit(pairs)
     assert len(list(islice(est.meta_history_, 5))) == 2

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import sklearn
+from conftest import make_pool
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
@@ -10,8 +11,6 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from skmeta import ProtoNetClassifier
 from skmeta.evaluation import episodic_scorer, evaluate
 from skmeta.tasks import EpisodeSampler, split_tasks
-
-from conftest import make_pool
 
 
 @pytest.fixture
@@ -83,5 +82,12 @@ def test_episodic_scorer_explains_missing_groups(split_pool):
     X_tr, _, y_tr, _ = split_pool
     est = ProtoNetClassifier(random_state=0)
     with pytest.raises(ValueError, match="enable_metadata_routing"):
-        cross_val_score(est, X_tr, y_tr, cv=GroupKFold(2), groups=y_tr // 5,
-                        scoring=episodic_scorer(), error_score="raise")
+        cross_val_score(
+            est,
+            X_tr,
+            y_tr,
+            cv=GroupKFold(2),
+            groups=y_tr // 5,
+            scoring=episodic_scorer(),
+            error_score="raise",
+        )

@@ -5,7 +5,14 @@ from itertools import islice
 import numpy as np
 import pytest
 
-from skmeta.tasks import EpisodeSampler, GroupedTasks, Task, iter_tasks, split_tasks, tasks_from_groups
+from skmeta.tasks import (
+    EpisodeSampler,
+    GroupedTasks,
+    Task,
+    iter_tasks,
+    split_tasks,
+    tasks_from_groups,
+)
 
 
 def test_task_validates_and_reports_shapes():
@@ -45,7 +52,9 @@ def test_episode_sampler_draws_n_way_k_shot_with_relabelling():
         assert np.bincount(task.y_support).tolist() == [2, 2, 2]
         assert np.bincount(task.y_query).tolist() == [4, 4, 4]
         # the original labels come back through task.classes, row by row
-        assert np.array_equal(task.classes[task.y_support], y[(task.X_support[:, 0] // 2).astype(int)])
+        assert np.array_equal(
+            task.classes[task.y_support], y[(task.X_support[:, 0] // 2).astype(int)]
+        )
         support_rows = set(task.X_support[:, 0].tolist())
         assert support_rows.isdisjoint(task.X_query[:, 0].tolist())
         seen_orders.add(tuple(task.classes))
@@ -92,8 +101,9 @@ def test_tasks_from_groups_splits_each_group_stratified():
 def test_grouped_tasks_resplit_on_every_pass_and_carry_descriptors():
     X, y = np.arange(40.0).reshape(20, 2), np.linspace(0, 1, 20)
     groups = np.repeat(["u", "v"], 10)
-    stream = GroupedTasks(X, y, groups, 0.3, descriptors={"u": [0.0], "v": [1.0]},
-                          n_passes=None, random_state=0)
+    stream = GroupedTasks(
+        X, y, groups, 0.3, descriptors={"u": [0.0], "v": [1.0]}, n_passes=None, random_state=0
+    )
     tasks = list(islice(stream, 6))
     assert [t.descriptor[0] for t in tasks] == [0.0, 1.0] * 3
     assert tasks[0].n_support == 3

@@ -174,7 +174,9 @@ class ProtoNetClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     # ----------------------------------------------------------------- maths
     def _build_network(self, input_shape: tuple[int, ...]) -> tuple[nn.Module, tuple[int, ...]]:
         return make_backbone(
-            self.backbone, input_shape, embed_dim=self.embed_dim,
+            self.backbone,
+            input_shape,
+            embed_dim=self.embed_dim,
             hidden_layer_sizes=self.hidden_layer_sizes,
         )
 

@@ -204,9 +204,7 @@ def image_shape(input_shape: tuple[int, ...]) -> tuple[int, int, int]:
     )
 
 
-def network_input_shape(
-    backbone: str | nn.Module, input_shape: tuple[int, ...]
-) -> tuple[int, ...]:
+def network_input_shape(backbone: str | nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The per-example shape ``make_backbone`` reshapes inputs of ``input_shape`` to.
 
     Examples
@@ -254,6 +252,4 @@ def make_backbone(
         if backbone == "mlp":
             return MLP(shape[0], tuple(hidden_layer_sizes), embed_dim), shape
         return Conv4(shape[0], 64, embed_dim), shape
-    raise ValueError(
-        f"backbone must be one of {BACKBONES} or a torch.nn.Module; got {backbone!r}."
-    )
+    raise ValueError(f"backbone must be one of {BACKBONES} or a torch.nn.Module; got {backbone!r}.")

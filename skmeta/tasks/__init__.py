@@ -11,4 +11,11 @@ from ._sampler import EpisodeSampler
 from ._split import GroupedTasks, iter_tasks, split_tasks, tasks_from_groups
 from ._task import Task
 
-__all__ = ["EpisodeSampler", "GroupedTasks", "Task", "iter_tasks", "split_tasks", "tasks_from_groups"]
+__all__ = [
+    "EpisodeSampler",
+    "GroupedTasks",
+    "Task",
+    "iter_tasks",
+    "split_tasks",
+    "tasks_from_groups",
+]

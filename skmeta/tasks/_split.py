@@ -30,8 +30,8 @@ def _split_rows(
             take = k if k is not None else max(1, int(round(n_support * r.shape[0])))
             if r.shape[0] <= take:
                 raise ValueError(
-                    f"{where}: class {label.tolist()!r} has {r.shape[0]} examples, but {take} go to the "
-                    "support set and at least one must remain for the query set. Lower "
+                    f"{where}: class {label.tolist()!r} has {r.shape[0]} examples, but {take} go "
+                    "to the support set and at least one must remain for the query set. Lower "
                     "n_support (n_shot) or drop classes with too few examples."
                 )
             r = rng.permutation(r)
@@ -56,7 +56,9 @@ def _check_n_support(n_support: Any) -> int | float:
             raise ValueError(f"n_support must be >= 1; got {n_support}.")
         return int(n_support)
     if not 0.0 < n_support < 1.0:
-        raise ValueError(f"A float n_support is a fraction and must lie in (0, 1); got {n_support}.")
+        raise ValueError(
+            f"A float n_support is a fraction and must lie in (0, 1); got {n_support}."
+        )
     return float(n_support)
 
 
@@ -135,7 +137,11 @@ class GroupedTasks:
         for _ in passes:
             for group, rows, descriptor in zip(self.groups_, self._rows, self.descriptors):
                 s, q = _split_rows(
-                    self.y[rows], self.n_support, self.stratify, rng, f"task (group) {group.tolist()!r}"
+                    self.y[rows],
+                    self.n_support,
+                    self.stratify,
+                    rng,
+                    f"task (group) {group.tolist()!r}",
                 )
                 yield Task(
                     self.X[rows[s]], self.y[rows[s]], self.X[rows[q]], self.y[rows[q]], descriptor
@@ -186,7 +192,12 @@ def tasks_from_groups(
     """
     return list(
         GroupedTasks(
-            X, y, groups, n_support, stratify=stratify, descriptors=descriptors,
+            X,
+            y,
+            groups,
+            n_support,
+            stratify=stratify,
+            descriptors=descriptors,
             random_state=random_state,
         )
     )
@@ -235,7 +246,9 @@ def split_tasks(
     n = len(arrays[0])
     for a in arrays[1:]:
         if len(a) != n:
-            raise ValueError(f"All arrays must have the same length; got {[len(a) for a in arrays]}.")
+            raise ValueError(
+                f"All arrays must have the same length; got {[len(a) for a in arrays]}."
+            )
     units = np.arange(n) if groups is None else _as_targets(groups, n, "groups")
     n_units = np.unique(units).shape[0]
     if n_units < 2:
@@ -307,4 +320,3 @@ def iter_tasks(
             raise ValueError("The task collection is empty.")
         if one_shot:
             return
-
