@@ -3,7 +3,7 @@
 Everything every meta-learner shares lives here, so that each algorithm only writes its
 maths in four hooks:
 
-* ``_build_network(input_shape)`` -> (module, per-example input shape);
+* ``_build_network(input_shape, n_outputs)`` -> (module, per-example input shape);
 * ``_meta_loss(params, tasks)`` -> (loss, metrics) for a meta-batch of prepared tasks;
 * ``_adapt(params, X_support, y_support)`` -> the adapted state of one task;
 * ``_predict_scores(state, X)`` -> class scores or regression outputs.
@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
@@ -49,7 +49,13 @@ from tqdm.auto import tqdm
 from .nn import network_input_shape
 from .tasks import EpisodeSampler, GroupedTasks, Task, iter_tasks
 
-__all__ = ["MetaEstimatorMixin", "MetaClassifierMixin", "Prior", "resolve_device"]
+__all__ = [
+    "MetaClassifierMixin",
+    "MetaEstimatorMixin",
+    "MetaRegressorMixin",
+    "Prior",
+    "resolve_device",
+]
 
 #: Validation tasks drawn from an endless sampler when no count is implied.
 N_VALIDATION_TASKS = 100
@@ -220,8 +226,14 @@ class MetaEstimatorMixin:
     _is_classifier = False
 
     # ------------------------------------------------------------------ hooks
-    def _build_network(self, input_shape: tuple[int, ...]) -> tuple[nn.Module, tuple[int, ...]]:
+    def _build_network(
+        self, input_shape: tuple[int, ...], n_outputs: int
+    ) -> tuple[nn.Module, tuple[int, ...]]:
         raise NotImplementedError
+
+    def _meta_parameters(self, network: nn.Module) -> dict[str, torch.Tensor]:
+        """The meta-learned parameters θ: by default the network's own (copies)."""
+        return {k: v.detach().clone() for k, v in network.named_parameters()}
 
     def _network_input_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """The per-example shape the network takes for examples of ``input_shape``."""
@@ -231,6 +243,21 @@ class MetaEstimatorMixin:
         self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]
     ) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
+
+    def _meta_gradient(
+        self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]
+    ) -> tuple[float, dict[str, float]]:
+        """Accumulate the meta-gradient of a meta-batch into ``.grad``; return the loss.
+
+        Override to bound memory, e.g. by back-propagating chunks of tasks in turn.
+        """
+        loss, metrics = self._meta_loss(params, tasks)
+        loss.backward()
+        return float(loss.detach()), metrics
+
+    def _make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+        """The outer-loop optimiser: Adam at ``meta_lr``."""
+        return torch.optim.Adam(params, lr=self.meta_lr)
 
     def _adapt(
         self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
@@ -311,12 +338,12 @@ class MetaEstimatorMixin:
         validation = self._validation_list(validation_tasks, val_seed, device)
 
         with _seeded(init_seed, device):
-            network, net_shape = self._build_network(input_shape)
+            network, net_shape = self._build_network(input_shape, self._meta_n_outputs())
             network = network.to(device)
             params = self._initial_params(network, net_shape, input_shape, device)
         for p in params.values():
             p.requires_grad_(True)
-        optimizer = torch.optim.Adam(params.values(), lr=self.meta_lr)
+        optimizer = self._make_optimizer(list(params.values()))
 
         loop = _MetaLoop(history=[], best_score=-math.inf, best_params=None, stale=0, start=0)
         if state is not None:
@@ -437,6 +464,11 @@ class MetaEstimatorMixin:
             self.__dict__.pop(name, None)
 
     def _n_outputs(self) -> int:
+        """Outputs of a network built at `fit` (no prior): 1, or the support's classes."""
+        return 1
+
+    def _meta_n_outputs(self) -> int:
+        """Outputs of a network built for meta-training: 1, or ``n_way`` classes."""
         return 1
 
     def _forward(self, params: dict[str, torch.Tensor], X: torch.Tensor) -> torch.Tensor:
@@ -512,7 +544,7 @@ class MetaEstimatorMixin:
         device: torch.device,
     ) -> dict[str, torch.Tensor]:
         """θ to start from: the ``prior`` parameter if given, else the fresh network's."""
-        fresh = {k: v.detach().clone() for k, v in network.named_parameters()}
+        fresh = self._meta_parameters(network)
         if self.prior is None:
             return fresh
         prior = self.prior if isinstance(self.prior, Prior) else Prior.load(self.prior)
@@ -538,7 +570,7 @@ class MetaEstimatorMixin:
             return {k: v.to(device) for k, v in self.meta_params_.items()}
         seed = int(check_random_state(self.random_state).randint(_SEED_MAX))
         with _seeded(seed, device):
-            network, net_shape = self._build_network(tuple(input_shape))
+            network, net_shape = self._build_network(tuple(input_shape), self._n_outputs())
         self.network_, self.net_input_shape_ = network.to(device), net_shape
         return self._initial_params(self.network_, net_shape, tuple(input_shape), device)
 
@@ -570,7 +602,9 @@ class MetaEstimatorMixin:
             y = column_or_1d(y, warn=True)
             check_consistent_length(X, y)
         else:
-            X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+            X, y = validate_data(
+                self, X, y, dtype=[np.float32, np.float64], y_numeric=not self._is_classifier
+            )
         return X, self._encode_fit_targets(y)
 
     def _encode_fit_targets(self, y: np.ndarray) -> np.ndarray:
@@ -619,12 +653,11 @@ class MetaEstimatorMixin:
                         break
                     tic = time.perf_counter()
                     prepared = [self._prepare(t, device) for t in batch]
-                    loss, metrics = self._meta_loss(params, prepared)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    loss, metrics = self._meta_gradient(params, prepared)
                     optimizer.step()
                     loop.start += 1
-                    record = {"iteration": loop.start, "loss": float(loss.detach()), **metrics}
+                    record = {"iteration": loop.start, "loss": loss, **metrics}
                     if validation is not None and (
                         loop.start % self.validation_interval == 0 or loop.start == total
                     ):
@@ -700,6 +733,9 @@ class MetaClassifierMixin(ClassifierMixin):
     def _n_outputs(self) -> int:
         return int(self.classes_.shape[0])
 
+    def _meta_n_outputs(self) -> int:
+        return int(self.n_way)
+
     def _task_score(self, scores: torch.Tensor, y: torch.Tensor) -> float:
         return float((scores.argmax(dim=1) == y).float().mean())
 
@@ -730,6 +766,25 @@ class MetaClassifierMixin(ClassifierMixin):
         """
         scores = self._scores(X)
         return self.classes_[np.argmax(scores, axis=1)]
+
+
+class MetaRegressorMixin(RegressorMixin):
+    """Regression on top of `MetaEstimatorMixin`: real-valued targets, MSE."""
+
+    _is_classifier = False
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets for the adapted task.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self._scores(X).reshape(-1).astype(np.float64)
 
 
 # ---------------------------------------------------------------- helpers

@@ -172,7 +172,9 @@ class ProtoNetClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.verbose = verbose
 
     # ----------------------------------------------------------------- maths
-    def _build_network(self, input_shape: tuple[int, ...]) -> tuple[nn.Module, tuple[int, ...]]:
+    def _build_network(
+        self, input_shape: tuple[int, ...], n_outputs: int
+    ) -> tuple[nn.Module, tuple[int, ...]]:
         return make_backbone(
             self.backbone,
             input_shape,

@@ -8,6 +8,7 @@ from ._backbones import (
     has_task_norm,
     image_shape,
     make_backbone,
+    make_predictor,
     network_input_shape,
     reference_rows,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "has_task_norm",
     "image_shape",
     "make_backbone",
+    "make_predictor",
     "network_input_shape",
     "reference_rows",
 ]

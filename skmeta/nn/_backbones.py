@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -253,3 +254,46 @@ def make_backbone(
             return MLP(shape[0], tuple(hidden_layer_sizes), embed_dim), shape
         return Conv4(shape[0], 64, embed_dim), shape
     raise ValueError(f"backbone must be one of {BACKBONES} or a torch.nn.Module; got {backbone!r}.")
+
+
+def make_predictor(
+    backbone: str | nn.Module,
+    input_shape: tuple[int, ...],
+    n_outputs: int,
+    *,
+    hidden_layer_sizes: Sequence[int] = (64, 64),
+    embed_dim: int = 64,
+) -> tuple[nn.Module, tuple[int, ...]]:
+    """A backbone with a linear output layer: ``Sequential(body=..., head=Linear)``.
+
+    The parameters are named ``body.*`` and ``head.*``, so that a learner can adapt the
+    head alone (ANIL). For ``"mlp"`` the body is the hidden layers (each followed by a
+    ReLU) and the head is the output layer, so ``hidden_layer_sizes=(40, 40)`` with one
+    output is the 1-40-40-1 network of the MAML sinusoid experiments. For ``"conv4"`` and
+    a user's module, the head reads the flattened embedding.
+
+    Returns the module and the per-example shape it takes.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skmeta.nn import make_predictor
+    >>> net, shape = make_predictor("mlp", (1,), 1, hidden_layer_sizes=(40, 40))
+    >>> [name for name, _ in net.named_parameters()][-2:], net(torch.zeros(3, 1)).shape
+    (['head.weight', 'head.bias'], torch.Size([3, 1]))
+    """
+    if backbone == "mlp":
+        shape = network_input_shape("mlp", input_shape)
+        sizes = tuple(hidden_layer_sizes)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = shape[0]
+        for h in sizes:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        body: nn.Module = nn.Sequential(*layers)
+    else:
+        body, shape = make_backbone(backbone, input_shape, embed_dim=embed_dim)
+        with torch.no_grad():
+            width = int(body(torch.zeros(2, *shape)).flatten(1).shape[1])
+        body = nn.Sequential(body, nn.Flatten())
+    return nn.Sequential(OrderedDict(body=body, head=nn.Linear(width, n_outputs))), shape
