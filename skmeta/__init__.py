@@ -6,7 +6,16 @@ task's few labelled examples with ``fit(X, y)``, and ``predict``.
 
 from .base import Prior
 from .metric import ProtoNetClassifier
+from .optimization import MAMLClassifier, MAMLRegressor, ReptileClassifier, ReptileRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["Prior", "ProtoNetClassifier", "__version__"]
+__all__ = [
+    "MAMLClassifier",
+    "MAMLRegressor",
+    "Prior",
+    "ProtoNetClassifier",
+    "ReptileClassifier",
+    "ReptileRegressor",
+    "__version__",
+]

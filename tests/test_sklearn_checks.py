@@ -2,12 +2,34 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmeta import ProtoNetClassifier
+from skmeta import (
+    MAMLClassifier,
+    MAMLRegressor,
+    ProtoNetClassifier,
+    ReptileClassifier,
+    ReptileRegressor,
+)
 
-ESTIMATORS = [ProtoNetClassifier(n_meta_iterations=2, random_state=0)]
+ESTIMATORS = [
+    ProtoNetClassifier(n_meta_iterations=2, random_state=0),
+    MAMLClassifier(n_meta_iterations=2, random_state=0),
+    MAMLClassifier(learn_inner_lr=True, adapt="head", n_adapt_steps=3, random_state=0),
+    MAMLRegressor(n_meta_iterations=2, random_state=0),
+    ReptileClassifier(n_meta_iterations=2, random_state=0),
+    ReptileRegressor(n_meta_iterations=2, random_state=0),
+]
+
+_FLOAT32_SUBSETS = (
+    "Regressors return float32 network outputs; torch's float32 matrix products differ "
+    "in the last bit (about 1e-7 relative) with the number of rows, because BLAS blocks "
+    "a 20-row batch differently from a 1-row one. The check asks for 1e-7."
+)
 
 # Each expected failure, with the reason it is expected.
-EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
+EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "MAMLRegressor": {"check_methods_subset_invariance": _FLOAT32_SUBSETS},
+    "ReptileRegressor": {"check_methods_subset_invariance": _FLOAT32_SUBSETS},
+}
 
 
 def _expected_failed_checks(estimator):
