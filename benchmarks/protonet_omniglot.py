@@ -49,13 +49,23 @@ def main(argv: list[str] | None = None) -> dict:
     X_train, y_train = load_omniglot("train", data_home=args.data_home)
     X_test, y_test = load_omniglot("test", data_home=args.data_home)
     test_tasks = EpisodeSampler(
-        X_test, y_test, n_way=args.n_way, n_shot=args.n_shot, n_query=15,
-        n_episodes=args.test_episodes, random_state=12345,
+        X_test,
+        y_test,
+        n_way=args.n_way,
+        n_shot=args.n_shot,
+        n_query=15,
+        n_episodes=args.test_episodes,
+        random_state=12345,
     )
     params = dict(
-        backbone="conv4", n_way=args.train_n_way, n_shot=args.n_shot,
-        n_query=args.train_n_query, meta_lr=args.meta_lr,
-        n_meta_iterations=args.n_meta_iterations, random_state=args.random_state, verbose=1,
+        backbone="conv4",
+        n_way=args.train_n_way,
+        n_shot=args.n_shot,
+        n_query=args.train_n_query,
+        meta_lr=args.meta_lr,
+        n_meta_iterations=args.n_meta_iterations,
+        random_state=args.random_state,
+        verbose=1,
     )
 
     tic = time.perf_counter()
@@ -68,11 +78,15 @@ def main(argv: list[str] | None = None) -> dict:
     trained = evaluate(model, test_tasks)
 
     setting = f"{args.n_way}-way {args.n_shot}-shot"
-    print(f"\nOmniglot {setting}, {args.test_episodes} test episodes, Conv-4 28x28, "
-          f"transductive=False")
+    print(
+        f"\nOmniglot {setting}, {args.test_episodes} test episodes, Conv-4 28x28, "
+        f"transductive=False"
+    )
     print(f"  without meta_fit : {untrained}")
-    print(f"  with meta_fit    : {trained}  ({args.n_meta_iterations} episodes of "
-          f"{args.train_n_way}-way, {train_seconds / 60:.1f} min)")
+    print(
+        f"  with meta_fit    : {trained}  ({args.n_meta_iterations} episodes of "
+        f"{args.train_n_way}-way, {train_seconds / 60:.1f} min)"
+    )
 
     record = {
         "benchmark": "protonet_omniglot",
@@ -85,20 +99,28 @@ def main(argv: list[str] | None = None) -> dict:
             "final_train_loss": float(np.mean([h["loss"] for h in model.meta_history_[-100:]])),
         },
         "versions": {
-            "skmeta": skmeta.__version__, "torch": torch.__version__,
-            "sklearn": sklearn.__version__, "numpy": np.__version__,
+            "skmeta": skmeta.__version__,
+            "torch": torch.__version__,
+            "sklearn": sklearn.__version__,
+            "numpy": np.__version__,
             "python": platform.python_version(),
         },
         "machine": {
-            "platform": platform.platform(), "processor": platform.processor(),
+            "platform": platform.platform(),
+            "processor": platform.processor(),
             "torch_threads": torch.get_num_threads(),
             "device": str(model.device_),
         },
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(args.output) if args.output else (
-        Path(__file__).parent / "results"
-        / f"protonet_omniglot_{args.n_way}w{args.n_shot}s_{args.n_meta_iterations}it.json"
+    out = (
+        Path(args.output)
+        if args.output
+        else (
+            Path(__file__).parent
+            / "results"
+            / f"protonet_omniglot_{args.n_way}w{args.n_shot}s_{args.n_meta_iterations}it.json"
+        )
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))

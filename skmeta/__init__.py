@@ -6,6 +6,7 @@ task's few labelled examples with ``fit(X, y)``, and ``predict``.
 
 from .base import Prior
 from .metric import ProtoNetClassifier
+from .multitask import MultiTaskClassifier, MultiTaskRegressor
 from .optimization import MAMLClassifier, MAMLRegressor, ReptileClassifier, ReptileRegressor
 
 __version__ = "0.1.0.dev0"
@@ -13,6 +14,8 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "MAMLClassifier",
     "MAMLRegressor",
+    "MultiTaskClassifier",
+    "MultiTaskRegressor",
     "Prior",
     "ProtoNetClassifier",
     "ReptileClassifier",

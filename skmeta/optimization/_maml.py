@@ -209,7 +209,10 @@ class _MAMLLearner(_GradientBasedLearner):
         """Query loss after the inner loop, for one task (autograd path)."""
         self._check_n_classes(params, task.n_classes)
         adapted = self._inner_loop(
-            params, task.X_support, task.y_support, self.n_inner_steps,
+            params,
+            task.X_support,
+            task.y_support,
+            self.n_inner_steps,
             create_graph=not self.first_order,
         )
         outputs = self._query_outputs(adapted, task.X_support, task.X_query)
