@@ -11,6 +11,7 @@ from ._backbones import (
     make_predictor,
     network_input_shape,
     reference_rows,
+    vmap_safe,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "make_predictor",
     "network_input_shape",
     "reference_rows",
+    "vmap_safe",
 ]

@@ -28,7 +28,7 @@ from ..base import (
     MetaRegressorMixin,
     PreparedTask,
 )
-from ..nn import BACKBONES, has_task_norm, make_predictor, reference_rows
+from ..nn import BACKBONES, has_task_norm, make_predictor, reference_rows, vmap_safe
 
 #: Prefix of the learned inner learning rates (Meta-SGD) inside the meta-parameters.
 LR_PREFIX = "inner_lr:"
@@ -242,9 +242,14 @@ class _MAMLLearner(_GradientBasedLearner):
 
         stack = lambda name: torch.stack([getattr(t, name) for t in tasks])  # noqa: E731
         adapted0 = {k: weights[k] for k in names}
-        losses, outputs = vmap(one_task, in_dims=(None, 0, 0, 0, 0))(
-            adapted0, stack("X_support"), stack("y_support"), stack("X_query"), stack("y_query")
-        )
+        with vmap_safe(self.network_):
+            losses, outputs = vmap(one_task, in_dims=(None, 0, 0, 0, 0))(
+                adapted0,
+                stack("X_support"),
+                stack("y_support"),
+                stack("X_query"),
+                stack("y_query"),
+            )
         return losses, outputs.detach()
 
 
