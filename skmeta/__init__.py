@@ -7,11 +7,18 @@ task's few labelled examples with ``fit(X, y)``, and ``predict``.
 from .base import Prior
 from .metric import ProtoNetClassifier
 from .multitask import MultiTaskClassifier, MultiTaskRegressor
-from .optimization import MAMLClassifier, MAMLRegressor, ReptileClassifier, ReptileRegressor
+from .optimization import (
+    FineTuneClassifier,
+    MAMLClassifier,
+    MAMLRegressor,
+    ReptileClassifier,
+    ReptileRegressor,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "FineTuneClassifier",
     "MAMLClassifier",
     "MAMLRegressor",
     "MultiTaskClassifier",

@@ -255,6 +255,23 @@ class MetaEstimatorMixin:
         loss.backward()
         return float(loss.detach()), metrics
 
+    def _meta_update(
+        self,
+        batch: list[Any],
+        params: dict[str, torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+    ) -> tuple[float, dict[str, float]]:
+        """One meta-update from ``meta_batch_size`` items of the task stream; return the loss.
+
+        Override to train another way (e.g. a supervised step driven by skorch).
+        """
+        prepared = [self._prepare(t, device) for t in batch]
+        optimizer.zero_grad(set_to_none=True)
+        loss, metrics = self._meta_gradient(params, prepared)
+        optimizer.step()
+        return loss, metrics
+
     def _make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         """The outer-loop optimiser: Adam at ``meta_lr``."""
         return torch.optim.Adam(params, lr=self.meta_lr)
@@ -652,10 +669,7 @@ class MetaEstimatorMixin:
                         )
                         break
                     tic = time.perf_counter()
-                    prepared = [self._prepare(t, device) for t in batch]
-                    optimizer.zero_grad(set_to_none=True)
-                    loss, metrics = self._meta_gradient(params, prepared)
-                    optimizer.step()
+                    loss, metrics = self._meta_update(batch, params, optimizer, device)
                     loop.start += 1
                     record = {"iteration": loop.start, "loss": loss, **metrics}
                     if validation is not None and (

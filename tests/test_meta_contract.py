@@ -11,6 +11,7 @@ from conftest import make_pool
 from sklearn.base import clone
 
 from skmeta import (
+    FineTuneClassifier,
     MAMLClassifier,
     MAMLRegressor,
     Prior,
@@ -36,6 +37,7 @@ META_LEARNERS = [
         lambda **kw: ReptileClassifier(**{"n_query": 5, "inner_lr": 0.4, "meta_lr": 0.5, **kw}),
         id="ReptileClassifier",
     ),
+    pytest.param(lambda **kw: FineTuneClassifier(**kw), id="FineTuneClassifier"),
 ]
 
 

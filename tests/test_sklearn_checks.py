@@ -3,6 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmeta import (
+    FineTuneClassifier,
     MAMLClassifier,
     MAMLRegressor,
     ProtoNetClassifier,
@@ -11,6 +12,7 @@ from skmeta import (
 )
 
 ESTIMATORS = [
+    FineTuneClassifier(n_meta_iterations=2, random_state=0),
     ProtoNetClassifier(n_meta_iterations=2, random_state=0),
     MAMLClassifier(n_meta_iterations=2, random_state=0),
     MAMLClassifier(learn_inner_lr=True, adapt="head", n_adapt_steps=3, random_state=0),
