@@ -5,7 +5,7 @@ task's few labelled examples with ``fit(X, y)``, and ``predict``.
 """
 
 from .base import Prior
-from .metric import ProtoNetClassifier
+from .metric import MatchingNetClassifier, ProtoNetClassifier
 from .multitask import MultiTaskClassifier, MultiTaskRegressor
 from .optimization import (
     FineTuneClassifier,
@@ -21,6 +21,7 @@ __all__ = [
     "FineTuneClassifier",
     "MAMLClassifier",
     "MAMLRegressor",
+    "MatchingNetClassifier",
     "MultiTaskClassifier",
     "MultiTaskRegressor",
     "Prior",

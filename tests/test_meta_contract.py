@@ -14,6 +14,7 @@ from skmeta import (
     FineTuneClassifier,
     MAMLClassifier,
     MAMLRegressor,
+    MatchingNetClassifier,
     Prior,
     ProtoNetClassifier,
     ReptileClassifier,
@@ -38,6 +39,7 @@ META_LEARNERS = [
         id="ReptileClassifier",
     ),
     pytest.param(lambda **kw: FineTuneClassifier(**kw), id="FineTuneClassifier"),
+    pytest.param(lambda **kw: MatchingNetClassifier(n_query=5, **kw), id="MatchingNetClassifier"),
 ]
 
 

@@ -6,6 +6,7 @@ from skmeta import (
     FineTuneClassifier,
     MAMLClassifier,
     MAMLRegressor,
+    MatchingNetClassifier,
     ProtoNetClassifier,
     ReptileClassifier,
     ReptileRegressor,
@@ -14,6 +15,7 @@ from skmeta import (
 ESTIMATORS = [
     FineTuneClassifier(n_meta_iterations=2, random_state=0),
     ProtoNetClassifier(n_meta_iterations=2, random_state=0),
+    MatchingNetClassifier(n_meta_iterations=2, random_state=0),
     MAMLClassifier(n_meta_iterations=2, random_state=0),
     MAMLClassifier(learn_inner_lr=True, adapt="head", n_adapt_steps=3, random_state=0),
     MAMLRegressor(n_meta_iterations=2, random_state=0),

@@ -1,5 +1,6 @@
 """Metric-based meta-learners: classify queries by comparing embeddings to the support set."""
 
+from ._matching import MatchingNetClassifier
 from ._protonet import ProtoNetClassifier
 
-__all__ = ["ProtoNetClassifier"]
+__all__ = ["MatchingNetClassifier", "ProtoNetClassifier"]

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-from numbers import Integral
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin, PreparedTask
-from ..nn import BACKBONES, has_task_norm, make_backbone, reference_rows
+from ..nn import has_task_norm
+from ._common import _METRIC_CONSTRAINTS, _PREDICT_CHUNK, _class_means, _EmbeddingMixin
 
 # Cosine similarities lie in [-1, 1]; softmax over them is nearly flat, so they are
 # scaled as in the cosine classifiers of Chen et al. (2019) and Gidaris & Komodakis (2018).
 _COSINE_SCALE = 10.0
-# Rows embedded per forward pass at prediction time (bounds memory on large query sets).
-_PREDICT_CHUNK = 1024
 
 
-def _class_means(z: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
-    onehot = F.one_hot(y, n_classes).to(z.dtype)
-    return (onehot.T @ z) / onehot.sum(dim=0).unsqueeze(1)
-
-
-class ProtoNetClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     """Prototypical Networks: classify a query by its distance to class prototypes.
 
     An encoder f_θ embeds examples; the prototype of a class is the mean embedding of its
@@ -120,15 +113,8 @@ class ProtoNetClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     """
 
     _parameter_constraints: dict = {
-        **MetaEstimatorMixin._parameter_constraints,
-        "backbone": [StrOptions(set(BACKBONES)), nn.Module],
-        "n_way": [Interval(Integral, 2, None, closed="left")],
-        "n_shot": [Interval(Integral, 1, None, closed="left")],
-        "n_query": [Interval(Integral, 1, None, closed="left")],
-        "embed_dim": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
+        **_METRIC_CONSTRAINTS,
         "distance": [StrOptions({"euclidean", "cosine"})],
-        "transductive": ["boolean"],
     }
     _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes")
 
@@ -172,26 +158,6 @@ class ProtoNetClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.verbose = verbose
 
     # ----------------------------------------------------------------- maths
-    def _build_network(
-        self, input_shape: tuple[int, ...], n_outputs: int
-    ) -> tuple[nn.Module, tuple[int, ...]]:
-        return make_backbone(
-            self.backbone,
-            input_shape,
-            embed_dim=self.embed_dim,
-            hidden_layer_sizes=self.hidden_layer_sizes,
-        )
-
-    def _embed(
-        self, params: dict[str, torch.Tensor], X_support: torch.Tensor, X_query: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embed support and query in one pass; the support alone sets batch statistics
-        unless ``transductive``."""
-        n = X_support.shape[0]
-        with reference_rows(self.network_, None if self.transductive else n):
-            z = self._forward(params, torch.cat([X_support, X_query])).flatten(1)
-        return z[:n], z[n:]
-
     def _logits(self, z_query: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
         if self.distance == "cosine":
             return _COSINE_SCALE * F.normalize(z_query, dim=1) @ F.normalize(prototypes, dim=1).T
@@ -236,8 +202,3 @@ class ProtoNetClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     def prototypes_(self) -> Any:
         check_is_fitted(self)
         return self.adaptation_["prototypes"].cpu().numpy()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        return tags

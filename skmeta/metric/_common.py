@@ -1,0 +1,160 @@
+"""What the metric-based meta-learners share: the episode parameters, embedding support and
+query together, and comparing each query to the support set chunk by chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.func import functional_call
+
+from ..base import MetaEstimatorMixin, PreparedTask, _move, _not_adapted_message, resolve_device
+from ..nn import BACKBONES, has_task_norm, make_backbone, reference_rows
+
+# Rows embedded per forward pass at prediction time (bounds memory on large query sets).
+_PREDICT_CHUNK = 1024
+
+#: Constraints of the parameters every metric-based meta-learner has.
+_METRIC_CONSTRAINTS: dict = {
+    **MetaEstimatorMixin._parameter_constraints,
+    "backbone": [StrOptions(set(BACKBONES)), nn.Module],
+    "n_way": [Interval(Integral, 2, None, closed="left")],
+    "n_shot": [Interval(Integral, 1, None, closed="left")],
+    "n_query": [Interval(Integral, 1, None, closed="left")],
+    "embed_dim": [Interval(Integral, 1, None, closed="left")],
+    "hidden_layer_sizes": ["array-like"],
+    "transductive": ["boolean"],
+}
+
+
+def _class_means(z: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    onehot = F.one_hot(y, n_classes).to(z.dtype)
+    return (onehot.T @ z) / onehot.sum(dim=0).unsqueeze(1)
+
+
+class _EncoderWithHead(nn.Module):
+    """An encoder and a learned comparison head; calling it embeds (the head is applied
+    separately, on pairs of embeddings)."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+
+def _embedding_width(encoder: nn.Module, shape: tuple[int, ...]) -> int:
+    with torch.no_grad():
+        return int(encoder(torch.zeros(2, *shape)).flatten(1).shape[1])
+
+
+class _EmbeddingMixin:
+    """Embedding with the encoder named by ``backbone``, non-transductive unless asked."""
+
+    def _build_network(
+        self, input_shape: tuple[int, ...], n_outputs: int
+    ) -> tuple[nn.Module, tuple[int, ...]]:
+        return make_backbone(
+            self.backbone,
+            input_shape,
+            embed_dim=self.embed_dim,
+            hidden_layer_sizes=self.hidden_layer_sizes,
+        )
+
+    def _embed(
+        self, params: dict[str, torch.Tensor], X_support: torch.Tensor, X_query: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embed support and query in one pass; the support alone sets batch statistics
+        unless ``transductive``."""
+        n = X_support.shape[0]
+        with reference_rows(self.network_, None if self.transductive else n):
+            z = self._forward(params, torch.cat([X_support, X_query])).flatten(1)
+        return z[:n], z[n:]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+class _SupportComparisonMixin(_EmbeddingMixin):
+    """Classifiers that score each query against the embedded support set.
+
+    Subclasses implement ``_compare(params, z_support, y_support, n_classes, z_query)``,
+    returning log class scores of shape (n_query, n_classes), and ``_task_loss``, the
+    meta-training loss of one task (by default the query cross-entropy of those scores).
+    """
+
+    def _compare(self, params, z_s, y_s, n_classes, z_q) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _task_loss(
+        self, params, z_s, y_s, n_classes, z_q, y_q
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self._compare(params, z_s, y_s, n_classes, z_q)
+        return F.cross_entropy(scores, y_q), scores
+
+    def _head(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """Run the comparison head of an `_EncoderWithHead` with parameters ``params``."""
+        head = {k.removeprefix("head."): v for k, v in params.items() if k.startswith("head.")}
+        return functional_call(self.network_.head, head, (x,))
+
+    def _meta_loss(
+        self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        losses, correct, total = [], 0.0, 0
+        for t in tasks:
+            z_s, z_q = self._embed(params, t.X_support, t.X_query)
+            loss, scores = self._task_loss(params, z_s, t.y_support, t.n_classes, z_q, t.y_query)
+            losses.append(loss)
+            correct += float((scores.argmax(1) == t.y_query).sum())
+            total += t.y_query.shape[0]
+        return torch.stack(losses).mean(), {"accuracy": correct / total}
+
+    def _adapt(
+        self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
+    ) -> dict[str, Any]:
+        z_s, _ = self._embed(params, X, X[:0])
+        state = {"params": params, "z_support": z_s, "y_support": y, "n_classes": n_classes}
+        if has_task_norm(self.network_):
+            # Batch-normalised encoders embed the support again beside each query batch:
+            # the statistics come from the support (or, transductively, support + queries).
+            state["X_support"] = X
+        return state
+
+    def _per_query_chunk(
+        self, state: dict[str, Any], X: torch.Tensor, fn: Callable
+    ) -> torch.Tensor:
+        params, y_s, n_classes = state["params"], state["y_support"], state["n_classes"]
+        out = []
+        for chunk in [X] if self.transductive else X.split(_PREDICT_CHUNK):
+            if "X_support" in state:
+                z_s, z_q = self._embed(params, state["X_support"], chunk)
+            else:
+                z_s, z_q = state["z_support"], self._forward(params, chunk).flatten(1)
+            out.append(fn(params, z_s, y_s, n_classes, z_q))
+        return torch.cat(out)
+
+    def _predict_scores(self, state: dict[str, Any], X: torch.Tensor) -> torch.Tensor:
+        return self._per_query_chunk(state, X, self._compare)
+
+    def _support_output(self, X: Any, fn: Callable) -> np.ndarray:
+        """``fn(params, z_support, y_support, n_classes, z_query)`` for the queries ``X`` of
+        the adapted task, as `predict_proba` computes class scores."""
+        check_is_fitted(self, msg=_not_adapted_message(self))
+        X = self._validate_X(X, reset=False)
+        device = resolve_device(self.device)
+        state = {k: _move(v, device) for k, v in self.adaptation_.items()}
+        self.network_.to(device)
+        with torch.no_grad():
+            X_t = self._to_tensor(X, device)
+            return self._per_query_chunk(state, X_t, fn).cpu().numpy()
