@@ -5,7 +5,7 @@ task's few labelled examples with ``fit(X, y)``, and ``predict``.
 """
 
 from .base import Prior
-from .metric import MatchingNetClassifier, ProtoNetClassifier
+from .metric import MatchingNetClassifier, ProtoNetClassifier, RelationNetClassifier
 from .multitask import MultiTaskClassifier, MultiTaskRegressor
 from .optimization import (
     FineTuneClassifier,
@@ -26,6 +26,7 @@ __all__ = [
     "MultiTaskRegressor",
     "Prior",
     "ProtoNetClassifier",
+    "RelationNetClassifier",
     "ReptileClassifier",
     "ReptileRegressor",
     "__version__",

@@ -17,6 +17,7 @@ from skmeta import (
     MatchingNetClassifier,
     Prior,
     ProtoNetClassifier,
+    RelationNetClassifier,
     ReptileClassifier,
     ReptileRegressor,
 )
@@ -40,6 +41,7 @@ META_LEARNERS = [
     ),
     pytest.param(lambda **kw: FineTuneClassifier(**kw), id="FineTuneClassifier"),
     pytest.param(lambda **kw: MatchingNetClassifier(n_query=5, **kw), id="MatchingNetClassifier"),
+    pytest.param(lambda **kw: RelationNetClassifier(n_query=5, **kw), id="RelationNetClassifier"),
 ]
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import make_pool
 
-from skmeta import MatchingNetClassifier
+from skmeta import MatchingNetClassifier, RelationNetClassifier
 
-IMAGE_LEARNERS = [MatchingNetClassifier]
+IMAGE_LEARNERS = [MatchingNetClassifier, RelationNetClassifier]
 
 
 @pytest.fixture
@@ -48,3 +48,20 @@ def test_matching_attention_is_a_distribution_over_the_support():
     # the class probabilities are the attention mass on each class's support examples
     by_class = np.stack([attention[:, y[::10] == c].sum(axis=1) for c in est.classes_], axis=1)
     np.testing.assert_allclose(est.predict_proba(X[1::10]), by_class, rtol=1e-5, atol=1e-7)
+
+
+def test_relation_scores_lie_in_0_1_and_give_the_probabilities():
+    X, y = make_pool(n_classes=8)
+    est = RelationNetClassifier(n_query=5, n_meta_iterations=20, random_state=0).meta_fit(X, y)
+    est.fit(X[:60:20], y[:60:20])
+    scores = est.relation_scores(X[1:60])
+    assert scores.shape == (59, 3) and np.all((scores >= 0) & (scores <= 1))
+    expected = scores / scores.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(est.predict_proba(X[1:60]), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_relation_prior_must_match_the_relation_module():
+    X, y = make_pool(n_classes=8)
+    prior = RelationNetClassifier(n_query=5, n_meta_iterations=1).meta_fit(X, y).export_prior()
+    with pytest.raises(ValueError, match="does not fit this RelationNetClassifier"):
+        RelationNetClassifier(relation_layer_sizes=(8,), prior=prior).fit(X[:10], y[:10])

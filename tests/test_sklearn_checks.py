@@ -8,6 +8,7 @@ from skmeta import (
     MAMLRegressor,
     MatchingNetClassifier,
     ProtoNetClassifier,
+    RelationNetClassifier,
     ReptileClassifier,
     ReptileRegressor,
 )
@@ -16,6 +17,7 @@ ESTIMATORS = [
     FineTuneClassifier(n_meta_iterations=2, random_state=0),
     ProtoNetClassifier(n_meta_iterations=2, random_state=0),
     MatchingNetClassifier(n_meta_iterations=2, random_state=0),
+    RelationNetClassifier(n_meta_iterations=2, random_state=0),
     MAMLClassifier(n_meta_iterations=2, random_state=0),
     MAMLClassifier(learn_inner_lr=True, adapt="head", n_adapt_steps=3, random_state=0),
     MAMLRegressor(n_meta_iterations=2, random_state=0),

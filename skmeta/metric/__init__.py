@@ -2,5 +2,6 @@
 
 from ._matching import MatchingNetClassifier
 from ._protonet import ProtoNetClassifier
+from ._relation import RelationNetClassifier
 
-__all__ = ["MatchingNetClassifier", "ProtoNetClassifier"]
+__all__ = ["MatchingNetClassifier", "ProtoNetClassifier", "RelationNetClassifier"]
