@@ -15,7 +15,8 @@ Configurations: the sinusoid MLP (1-40-40-1, 25 tasks of 10 + 10 points per meta
 and Conv-4 on 28x28 Omniglot 5-way 1-shot (15 queries per class, 16 tasks per update).
 Batch normalisation is transductive here (queries take their own batch statistics) so
 that all three methods compute exactly the same function. Reported: median tasks per
-second over repeats, peak resident memory above the pre-training baseline, and ratios.
+second over repeats (methods run round-robin, each repeat in a fresh subprocess), peak
+resident memory above the pre-training baseline, and ratios.
 
 Run::
 
@@ -57,8 +58,13 @@ def _estimator(config: str, batching: str):
     if config == "mlp":
         return MAMLRegressor(meta_batch_size=25, batching=batching, random_state=0)
     return MAMLClassifier(
-        backbone="conv4", n_way=5, meta_batch_size=16, inner_lr=0.4, transductive=True,
-        batching=batching, random_state=0,
+        backbone="conv4",
+        n_way=5,
+        meta_batch_size=16,
+        inner_lr=0.4,
+        transductive=True,
+        batching=batching,
+        random_state=0,
     )
 
 
@@ -86,8 +92,12 @@ def _run_manual(config: str, method: str, tasks: list, n_iter: int) -> list[floa
         x_q = torch.as_tensor(t.X_query, dtype=torch.float32).reshape(-1, *shape)
         if classify:
             return x_s, torch.as_tensor(t.y_support), x_q, torch.as_tensor(t.y_query)
-        return (x_s, torch.as_tensor(t.y_support, dtype=torch.float32), x_q,
-                torch.as_tensor(t.y_query, dtype=torch.float32))
+        return (
+            x_s,
+            torch.as_tensor(t.y_support, dtype=torch.float32),
+            x_q,
+            torch.as_tensor(t.y_query, dtype=torch.float32),
+        )
 
     if method == "higher":
         import higher
@@ -110,7 +120,8 @@ def _run_manual(config: str, method: str, tasks: list, n_iter: int) -> list[floa
                 params = dict(net.named_parameters())
                 grads = torch.autograd.grad(
                     loss_fn(torch.func.functional_call(net, params, (x_s,)), y_s),
-                    list(params.values()), create_graph=True,
+                    list(params.values()),
+                    create_graph=True,
                 )
                 fast = {k: v - lr * g for (k, v), g in zip(params.items(), grads)}
                 out = torch.func.functional_call(net, fast, (x_q,))
@@ -120,7 +131,7 @@ def _run_manual(config: str, method: str, tasks: list, n_iter: int) -> list[floa
     return times
 
 
-def _child(config: str, method: str, n_iter: int, repeats: int) -> dict:
+def _child(config: str, method: str, n_iter: int) -> dict:
     tasks = _tasks(config, 64)
     batch = 25 if config == "mlp" else 16
     run = (
@@ -128,18 +139,13 @@ def _child(config: str, method: str, n_iter: int, repeats: int) -> dict:
         if method.startswith("skmeta")
         else (lambda n: _run_manual(config, method, tasks, n))
     )
-    run(2)  # warm-up: imports, first-call allocations
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    per_repeat = []
-    for _ in range(repeats):
-        times = run(n_iter)
-        per_repeat.append(batch * len(times) / sum(times))
+    run(1)  # warm-up: imports, first-call allocations
+    times = run(n_iter)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
-        "tasks_per_second": statistics.median(per_repeat),
-        "all_repeats": per_repeat,
+        "tasks_per_second": batch * len(times) / sum(times),
         "peak_rss_above_baseline_mb": (peak - base_rss) / 1024,
-        "peak_rss_mb": peak / 1024,
     }
 
 
@@ -152,42 +158,72 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.child:
         config, method, n_iter = args.child
-        print(json.dumps(_child(config, method, int(n_iter), args.repeats)))
+        print(json.dumps(_child(config, method, int(n_iter))))
         return {}
 
     methods = ["skmeta:auto", "skmeta:vmap", "skmeta:loop", "higher", "loop"]
     iters = {"mlp": 20, "conv4": 3}
     results: dict = {}
     for config in args.configs:
+        runs: dict = {m: [] for m in methods}
+        # Round-robin over the methods, one subprocess per (repeat, method): load from
+        # other processes on a shared machine then falls on every method alike.
+        for _ in range(args.repeats):
+            for method in methods:
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", config, method, str(iters[config])],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                runs[method].append(json.loads(out.stdout.strip().splitlines()[-1]))
         results[config] = {}
         for method in methods:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", config, method, str(iters[config]),
-                 "--repeats", str(args.repeats)],
-                capture_output=True, text=True, check=True,
-            )
-            results[config][method] = json.loads(out.stdout.strip().splitlines()[-1])
+            speeds = [r["tasks_per_second"] for r in runs[method]]
+            memory = [r["peak_rss_above_baseline_mb"] for r in runs[method]]
+            results[config][method] = {
+                "tasks_per_second": statistics.median(speeds),
+                "all_repeats": speeds,
+                "peak_rss_above_baseline_mb": statistics.median(memory),
+            }
             r = results[config][method]
-            print(f"{config:6s} {method:12s} {r['tasks_per_second']:8.1f} tasks/s  "
-                  f"peak +{r['peak_rss_above_baseline_mb']:.0f} MB", flush=True)
+            print(
+                f"{config:6s} {method:12s} {r['tasks_per_second']:8.1f} tasks/s  "
+                f"peak +{r['peak_rss_above_baseline_mb']:.0f} MB",
+                flush=True,
+            )
         ours = results[config]["skmeta:auto"]
         for peer in ("higher", "loop"):
             p = results[config][peer]
             ratio = ours["tasks_per_second"] / p["tasks_per_second"]
             results[config][f"speedup_vs_{peer}"] = ratio
-            print(f"{config:6s} skmeta/{peer}: {ratio:.2f}x faster", flush=True)
+            mem = ours["peak_rss_above_baseline_mb"] / max(p["peak_rss_above_baseline_mb"], 1e-9)
+            results[config][f"memory_ratio_vs_{peer}"] = mem
+            print(
+                f"{config:6s} skmeta/{peer}: {ratio:.2f}x the speed, {mem:.2f}x the memory",
+                flush=True,
+            )
 
     record = {
         "benchmark": "maml_speed",
-        "config": {"repeats": args.repeats, "iterations_per_repeat": iters,
-                   "second_order": True, "inner_steps": 1, "transductive": True},
+        "config": {
+            "repeats": args.repeats,
+            "iterations_per_repeat": iters,
+            "second_order": True,
+            "inner_steps": 1,
+            "transductive": True,
+        },
         "results": results,
-        "versions": {"torch": torch.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
+        "versions": {
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
         "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    out = Path(args.output) if args.output else Path(__file__).parent / "results" / "maml_speed.json"
+    default = Path(__file__).parent / "results" / "maml_speed.json"
+    out = Path(args.output) if args.output else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))
     print(f"record written to {out}")
