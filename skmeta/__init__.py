@@ -5,7 +5,12 @@ task's few labelled examples with ``fit(X, y)``, and ``predict``.
 """
 
 from .base import Prior
-from .metric import MatchingNetClassifier, ProtoNetClassifier, RelationNetClassifier
+from .metric import (
+    MatchingNetClassifier,
+    ProtoNetClassifier,
+    RelationNetClassifier,
+    SiameseClassifier,
+)
 from .multitask import MultiTaskClassifier, MultiTaskRegressor
 from .optimization import (
     FineTuneClassifier,
@@ -29,5 +34,6 @@ __all__ = [
     "RelationNetClassifier",
     "ReptileClassifier",
     "ReptileRegressor",
+    "SiameseClassifier",
     "__version__",
 ]

@@ -20,6 +20,7 @@ from skmeta import (
     RelationNetClassifier,
     ReptileClassifier,
     ReptileRegressor,
+    SiameseClassifier,
 )
 from skmeta.datasets import SinusoidTasks
 from skmeta.evaluation import evaluate
@@ -42,6 +43,7 @@ META_LEARNERS = [
     pytest.param(lambda **kw: FineTuneClassifier(**kw), id="FineTuneClassifier"),
     pytest.param(lambda **kw: MatchingNetClassifier(n_query=5, **kw), id="MatchingNetClassifier"),
     pytest.param(lambda **kw: RelationNetClassifier(n_query=5, **kw), id="RelationNetClassifier"),
+    pytest.param(lambda **kw: SiameseClassifier(n_query=5, **kw), id="SiameseClassifier"),
 ]
 
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import make_pool
 
-from skmeta import MatchingNetClassifier, RelationNetClassifier
+from skmeta import MatchingNetClassifier, RelationNetClassifier, SiameseClassifier
 
-IMAGE_LEARNERS = [MatchingNetClassifier, RelationNetClassifier]
+IMAGE_LEARNERS = [MatchingNetClassifier, RelationNetClassifier, SiameseClassifier]
 
 
 @pytest.fixture
@@ -65,3 +65,16 @@ def test_relation_prior_must_match_the_relation_module():
     prior = RelationNetClassifier(n_query=5, n_meta_iterations=1).meta_fit(X, y).export_prior()
     with pytest.raises(ValueError, match="does not fit this RelationNetClassifier"):
         RelationNetClassifier(relation_layer_sizes=(8,), prior=prior).fit(X[:10], y[:10])
+
+
+def test_siamese_similarity_is_symmetric_and_picks_the_best_shot():
+    X, y = make_pool(n_classes=8)
+    est = SiameseClassifier(n_query=5, n_meta_iterations=20, random_state=0).meta_fit(X, y)
+    a, b = X[:40:5], X[1:40:5]
+    ab = est.fit(a, y[:40:5]).similarity(b)
+    ba = est.fit(b, y[1:40:5]).similarity(a)
+    np.testing.assert_allclose(ab, ba.T, rtol=1e-5)
+    assert np.all((ab >= 0) & (ab <= 1))
+    # the class of the most similar support example wins
+    est.fit(a, y[:40:5])
+    np.testing.assert_array_equal(est.predict(b), y[:40:5][ab.argmax(axis=1)])

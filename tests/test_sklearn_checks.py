@@ -11,6 +11,7 @@ from skmeta import (
     RelationNetClassifier,
     ReptileClassifier,
     ReptileRegressor,
+    SiameseClassifier,
 )
 
 ESTIMATORS = [
@@ -18,6 +19,7 @@ ESTIMATORS = [
     ProtoNetClassifier(n_meta_iterations=2, random_state=0),
     MatchingNetClassifier(n_meta_iterations=2, random_state=0),
     RelationNetClassifier(n_meta_iterations=2, random_state=0),
+    SiameseClassifier(n_meta_iterations=2, random_state=0),
     MAMLClassifier(n_meta_iterations=2, random_state=0),
     MAMLClassifier(learn_inner_lr=True, adapt="head", n_adapt_steps=3, random_state=0),
     MAMLRegressor(n_meta_iterations=2, random_state=0),

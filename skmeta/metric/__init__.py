@@ -3,5 +3,11 @@
 from ._matching import MatchingNetClassifier
 from ._protonet import ProtoNetClassifier
 from ._relation import RelationNetClassifier
+from ._siamese import SiameseClassifier
 
-__all__ = ["MatchingNetClassifier", "ProtoNetClassifier", "RelationNetClassifier"]
+__all__ = [
+    "MatchingNetClassifier",
+    "ProtoNetClassifier",
+    "RelationNetClassifier",
+    "SiameseClassifier",
+]
