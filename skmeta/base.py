@@ -20,7 +20,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -627,14 +627,16 @@ class MetaEstimatorMixin:
     def _encode_fit_targets(self, y: np.ndarray) -> np.ndarray:
         return np.asarray(y, dtype=np.float32)
 
-    def _scores(self, X: Any) -> np.ndarray:
+    def _scores(self, X: Any, scorer: Callable | None = None) -> np.ndarray:
+        """``scorer(state, X)`` (default: `_predict_scores`) on validated queries, as numpy."""
         check_is_fitted(self, msg=_not_adapted_message(self))
         X = self._validate_X(X, reset=False)
         device = resolve_device(self.device)
         state = {k: _move(v, device) for k, v in self.adaptation_.items()}
         self.network_.to(device)  # placement only (e.g. after unpickling a GPU model)
+        scorer = scorer or self._predict_scores
         with torch.no_grad():
-            return self._predict_scores(state, self._to_tensor(X, device)).cpu().numpy()
+            return scorer(state, self._to_tensor(X, device)).cpu().numpy()
 
     def _run_meta_loop(
         self, loop, stream, params, optimizer, validation, device, seed, checkpoint, every, seeds

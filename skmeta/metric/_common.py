@@ -11,11 +11,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.func import functional_call
 
-from ..base import MetaEstimatorMixin, PreparedTask, _move, _not_adapted_message, resolve_device
+from ..base import MetaEstimatorMixin, PreparedTask
 from ..nn import BACKBONES, has_task_norm, make_backbone, reference_rows
 
 # Rows embedded per forward pass at prediction time (bounds memory on large query sets).
@@ -150,11 +149,4 @@ class _SupportComparisonMixin(_EmbeddingMixin):
     def _support_output(self, X: Any, fn: Callable) -> np.ndarray:
         """``fn(params, z_support, y_support, n_classes, z_query)`` for the queries ``X`` of
         the adapted task, as `predict_proba` computes class scores."""
-        check_is_fitted(self, msg=_not_adapted_message(self))
-        X = self._validate_X(X, reset=False)
-        device = resolve_device(self.device)
-        state = {k: _move(v, device) for k, v in self.adaptation_.items()}
-        self.network_.to(device)
-        with torch.no_grad():
-            X_t = self._to_tensor(X, device)
-            return self._per_query_chunk(state, X_t, fn).cpu().numpy()
+        return self._scores(X, lambda state, X_t: self._per_query_chunk(state, X_t, fn))
