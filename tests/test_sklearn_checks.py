@@ -35,6 +35,11 @@ _FLOAT32_SUBSETS = (
 
 # Each expected failure, with the reason it is expected.
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "FineTuneClassifier": {
+        "check_methods_subset_invariance": "Its probabilities come from float32 features "
+        "and logits (body and head matrix products), which differ in the last bit (about "
+        "5e-7 relative) between a 20-row batch and a 1-row one; the check asks for 1e-7."
+    },
     "MAMLRegressor": {"check_methods_subset_invariance": _FLOAT32_SUBSETS},
     "ReptileRegressor": {"check_methods_subset_invariance": _FLOAT32_SUBSETS},
 }
