@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import make_pool
 
 from skmeta import MAMLClassifier, MAMLRegressor, ReptileClassifier
 from skmeta.datasets import SinusoidTasks
 from skmeta.tasks import EpisodeSampler
-
-from conftest import make_pool
 
 
 def _one_update(est, tasks):
@@ -16,13 +15,18 @@ def _one_update(est, tasks):
     return est.meta_params_, est.meta_history_[0]["loss"]
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"first_order": True}, {"learn_inner_lr": True},
-                                    {"adapt": "head"}, {"n_inner_steps": 2}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"first_order": True}, {"learn_inner_lr": True}, {"adapt": "head"}, {"n_inner_steps": 2}],
+)
 def test_vmap_loop_and_chunks_compute_the_same_meta_update(kwargs):
     tasks = SinusoidTasks(n_support=5, n_query=5, random_state=0).sample(6)
     ref, ref_loss = _one_update(MAMLRegressor(batching="loop", random_state=0, **kwargs), tasks)
-    for other in [dict(batching="vmap"), dict(batching="vmap", task_chunk_size=4),
-                  dict(batching="loop", task_chunk_size=1)]:
+    for other in [
+        dict(batching="vmap"),
+        dict(batching="vmap", task_chunk_size=4),
+        dict(batching="loop", task_chunk_size=1),
+    ]:
         got, loss = _one_update(MAMLRegressor(random_state=0, **other, **kwargs), tasks)
         assert loss == pytest.approx(ref_loss, rel=1e-5)
         for k in ref:
@@ -40,7 +44,8 @@ def test_meta_sgd_learns_step_sizes_and_anil_freezes_the_body_at_fit():
     tasks = SinusoidTasks(n_support=5, n_query=5, random_state=0)
     sgd = MAMLRegressor(learn_inner_lr=True, n_meta_iterations=20, random_state=0).meta_fit(tasks)
     lrs = {k: v for k, v in sgd.meta_params_.items() if k.startswith("inner_lr:")}
-    assert len(lrs) == 6 and not all(torch.allclose(v, torch.full_like(v, 0.01)) for v in lrs.values())
+    assert len(lrs) == 6
+    assert not all(torch.allclose(v, torch.full_like(v, 0.01)) for v in lrs.values())
     anil = MAMLRegressor(adapt="head", n_meta_iterations=5, random_state=0).meta_fit(tasks)
     task = SinusoidTasks(n_support=5, random_state=3).sample(1)[0]
     anil.fit(task.X_support, task.y_support)
