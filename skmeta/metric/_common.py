@@ -33,6 +33,28 @@ _METRIC_CONSTRAINTS: dict = {
 }
 
 
+#: The numpydoc lines of the meta-training parameters every metric learner shares.
+_META_TRAINING_DOC = """    meta_lr : float, default=1e-3
+        Adam learning rate of meta-training.
+    n_meta_iterations : int, default=1000
+        Meta-updates (episodes batches) in `meta_fit`.
+    meta_batch_size : int, default=1
+        Episodes per meta-update.
+    validation_interval : int, default=100
+        Meta-updates between two scorings of ``validation_tasks``.
+    patience : int, default=None
+        Stop after this many validations without improvement (None: never stop early).
+    prior : Prior, str or path-like, default=None
+        A meta-trained prior (from `export_prior`) to adapt from and to start
+        meta-training from. Clones keep it.
+    device : str or torch.device, default="auto"
+        "auto" uses CUDA when available, else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation and the episodes drawn by `meta_fit`.
+    verbose : int, default=0
+        Show a progress bar during `meta_fit` when > 0."""
+
+
 def _class_means(z: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
     onehot = F.one_hot(y, n_classes).to(z.dtype)
     return (onehot.T @ z) / onehot.sum(dim=0).unsqueeze(1)

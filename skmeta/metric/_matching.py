@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin
-from ._common import _METRIC_CONSTRAINTS, _SupportComparisonMixin
+from ._common import _META_TRAINING_DOC, _METRIC_CONSTRAINTS, _SupportComparisonMixin
 
 # Cosine similarities lie in [-1, 1], and a softmax over them is nearly flat, so they are
 # scaled, as ProtoNet's cosine distance is (a fixed temperature; the paper's FCE-free
@@ -30,7 +30,7 @@ def _log_attention(z_support: torch.Tensor, z_query: torch.Tensor) -> torch.Tens
 class MatchingNetClassifier(
     _SupportComparisonMixin, MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator
 ):
-    """Matching Networks: a query's label is an attention-weighted vote of the support set.
+    __doc__ = f"""Matching Networks: a query's label is an attention-weighted vote of the support.
 
     An encoder f_θ embeds examples; a query x̂ attends to every support example x_i with
     weight a(x̂, x_i) = softmax_i(s · cos(f_θ(x̂), f_θ(x_i))), and its class probabilities
@@ -44,7 +44,7 @@ class MatchingNetClassifier(
 
     Parameters
     ----------
-    backbone : {"mlp", "conv4"} or torch.nn.Module, default="mlp"
+    backbone : {{"mlp", "conv4"}} or torch.nn.Module, default="mlp"
         The encoder: an MLP with ``hidden_layer_sizes``, the Conv-4 of few-shot learning
         (images: X of shape (n, H, W), (n, C, H, W), or flattened square images), or a
         module of yours mapping a batch of inputs to a batch of embeddings.
@@ -62,25 +62,7 @@ class MatchingNetClassifier(
         Whether query examples may share normalisation statistics with each other. When
         False, batch-normalised backbones take statistics from the support set only, so a
         query's prediction never depends on the other queries.
-    meta_lr : float, default=1e-3
-        Adam learning rate of meta-training.
-    n_meta_iterations : int, default=1000
-        Meta-updates (episodes batches) in `meta_fit`.
-    meta_batch_size : int, default=1
-        Episodes per meta-update.
-    validation_interval : int, default=100
-        Meta-updates between two scorings of ``validation_tasks``.
-    patience : int, default=None
-        Stop after this many validations without improvement (None: never stop early).
-    prior : Prior, str or path-like, default=None
-        A meta-trained prior (from `export_prior`) to adapt from and to start
-        meta-training from. Clones keep it.
-    device : str or torch.device, default="auto"
-        "auto" uses CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the episodes drawn by `meta_fit`.
-    verbose : int, default=0
-        Show a progress bar during `meta_fit` when > 0.
+{_META_TRAINING_DOC}
 
     Attributes
     ----------

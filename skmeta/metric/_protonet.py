@@ -13,7 +13,13 @@ from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin, PreparedTask
 from ..nn import has_task_norm
-from ._common import _METRIC_CONSTRAINTS, _PREDICT_CHUNK, _class_means, _EmbeddingMixin
+from ._common import (
+    _META_TRAINING_DOC,
+    _METRIC_CONSTRAINTS,
+    _PREDICT_CHUNK,
+    _class_means,
+    _EmbeddingMixin,
+)
 
 # Cosine similarities lie in [-1, 1]; softmax over them is nearly flat, so they are
 # scaled as in the cosine classifiers of Chen et al. (2019) and Gidaris & Komodakis (2018).
@@ -21,7 +27,7 @@ _COSINE_SCALE = 10.0
 
 
 class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator):
-    """Prototypical Networks: classify a query by its distance to class prototypes.
+    __doc__ = f"""Prototypical Networks: classify a query by its distance to class prototypes.
 
     An encoder f_θ embeds examples; the prototype of a class is the mean embedding of its
     support examples, and a query's class probabilities are a softmax over negative
@@ -32,7 +38,7 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
 
     Parameters
     ----------
-    backbone : {"mlp", "conv4"} or torch.nn.Module, default="mlp"
+    backbone : {{"mlp", "conv4"}} or torch.nn.Module, default="mlp"
         The encoder: an MLP with ``hidden_layer_sizes``, the Conv-4 of few-shot learning
         (images: X of shape (n, H, W), (n, C, H, W), or flattened square images), or a
         module of yours mapping a batch of inputs to a batch of embeddings.
@@ -47,31 +53,13 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
         Embedding size (output channels of Conv-4, output width of the MLP).
     hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden widths of the MLP backbone.
-    distance : {"euclidean", "cosine"}, default="euclidean"
+    distance : {{"euclidean", "cosine"}}, default="euclidean"
         Squared Euclidean distance (the paper's), or cosine similarity scaled by 10.
     transductive : bool, default=False
         Whether query examples may share normalisation statistics with each other. When
         False, batch-normalised backbones take statistics from the support set only, so a
         query's prediction never depends on the other queries.
-    meta_lr : float, default=1e-3
-        Adam learning rate of meta-training.
-    n_meta_iterations : int, default=1000
-        Meta-updates (episodes batches) in `meta_fit`.
-    meta_batch_size : int, default=1
-        Episodes per meta-update.
-    validation_interval : int, default=100
-        Meta-updates between two scorings of ``validation_tasks``.
-    patience : int, default=None
-        Stop after this many validations without improvement (None: never stop early).
-    prior : Prior, str or path-like, default=None
-        A meta-trained prior (from `export_prior`) to adapt from and to start
-        meta-training from. Clones keep it.
-    device : str or torch.device, default="auto"
-        "auto" uses CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the episodes drawn by `meta_fit`.
-    verbose : int, default=0
-        Show a progress bar during `meta_fit` when > 0.
+{_META_TRAINING_DOC}
 
     Attributes
     ----------

@@ -13,6 +13,7 @@ from torch import nn
 from ..base import MetaClassifierMixin, MetaEstimatorMixin
 from ..nn import MLP
 from ._common import (
+    _META_TRAINING_DOC,
     _METRIC_CONSTRAINTS,
     _class_means,
     _embedding_width,
@@ -24,7 +25,7 @@ from ._common import (
 class RelationNetClassifier(
     _SupportComparisonMixin, MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator
 ):
-    """Relation Networks: a learned module scores how related a query is to each class.
+    __doc__ = f"""Relation Networks: a learned module scores how related a query is to each class.
 
     An encoder f_θ embeds examples; the representation of class k is the mean embedding of
     its support examples, c_k; a relation module g_φ reads the concatenation
@@ -36,7 +37,7 @@ class RelationNetClassifier(
 
     Parameters
     ----------
-    backbone : {"mlp", "conv4"} or torch.nn.Module, default="mlp"
+    backbone : {{"mlp", "conv4"}} or torch.nn.Module, default="mlp"
         The encoder: an MLP with ``hidden_layer_sizes``, the Conv-4 of few-shot learning
         (images: X of shape (n, H, W), (n, C, H, W), or flattened square images), or a
         module of yours mapping a batch of inputs to a batch of embeddings.
@@ -54,25 +55,7 @@ class RelationNetClassifier(
         Whether query examples may share normalisation statistics with each other. When
         False, batch-normalised backbones take statistics from the support set only, so a
         query's prediction never depends on the other queries.
-    meta_lr : float, default=1e-3
-        Adam learning rate of meta-training.
-    n_meta_iterations : int, default=1000
-        Meta-updates (episodes batches) in `meta_fit`.
-    meta_batch_size : int, default=1
-        Episodes per meta-update.
-    validation_interval : int, default=100
-        Meta-updates between two scorings of ``validation_tasks``.
-    patience : int, default=None
-        Stop after this many validations without improvement (None: never stop early).
-    prior : Prior, str or path-like, default=None
-        A meta-trained prior (from `export_prior`) to adapt from and to start
-        meta-training from. Clones keep it.
-    device : str or torch.device, default="auto"
-        "auto" uses CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the episodes drawn by `meta_fit`.
-    verbose : int, default=0
-        Show a progress bar during `meta_fit` when > 0.
+{_META_TRAINING_DOC}
 
     relation_layer_sizes : tuple of int, default=(64,)
         Hidden widths of the relation module, an MLP on the concatenated pair of

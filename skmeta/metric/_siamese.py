@@ -12,6 +12,7 @@ from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin
 from ._common import (
+    _META_TRAINING_DOC,
     _METRIC_CONSTRAINTS,
     _embedding_width,
     _EncoderWithHead,
@@ -22,7 +23,7 @@ from ._common import (
 class SiameseClassifier(
     _SupportComparisonMixin, MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator
 ):
-    """Siamese Networks: a verification network, used to classify by the most similar shot.
+    __doc__ = f"""Siamese Networks: a verification network that classifies by the most similar shot.
 
     A twin encoder f_θ embeds both examples of a pair; their similarity is
     p(x, x') = σ(Σ_j α_j |f_θ(x)_j − f_θ(x')_j| + b), a learned weighted L1 distance.
@@ -34,7 +35,7 @@ class SiameseClassifier(
 
     Parameters
     ----------
-    backbone : {"mlp", "conv4"} or torch.nn.Module, default="mlp"
+    backbone : {{"mlp", "conv4"}} or torch.nn.Module, default="mlp"
         The encoder: an MLP with ``hidden_layer_sizes``, the Conv-4 of few-shot learning
         (images: X of shape (n, H, W), (n, C, H, W), or flattened square images), or a
         module of yours mapping a batch of inputs to a batch of embeddings.
@@ -52,25 +53,7 @@ class SiameseClassifier(
         Whether query examples may share normalisation statistics with each other. When
         False, batch-normalised backbones take statistics from the support set only, so a
         query's prediction never depends on the other queries.
-    meta_lr : float, default=1e-3
-        Adam learning rate of meta-training.
-    n_meta_iterations : int, default=1000
-        Meta-updates (episodes batches) in `meta_fit`.
-    meta_batch_size : int, default=1
-        Episodes per meta-update.
-    validation_interval : int, default=100
-        Meta-updates between two scorings of ``validation_tasks``.
-    patience : int, default=None
-        Stop after this many validations without improvement (None: never stop early).
-    prior : Prior, str or path-like, default=None
-        A meta-trained prior (from `export_prior`) to adapt from and to start
-        meta-training from. Clones keep it.
-    device : str or torch.device, default="auto"
-        "auto" uses CUDA when available, else the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation and the episodes drawn by `meta_fit`.
-    verbose : int, default=0
-        Show a progress bar during `meta_fit` when > 0.
+{_META_TRAINING_DOC}
 
     Attributes
     ----------
@@ -96,7 +79,7 @@ class SiameseClassifier(
     -----
     The score of class k is the similarity to its most similar support example (Koch et
     al.'s one-shot rule, extended to several shots by the maximum), and `predict_proba`
-    normalises these: P(y = k | x̂) ∝ max_{i: y_i = k} p(x̂, x_i). Koch et al. train on
+    normalises these: P(y = k | x̂) ∝ max_{{i: y_i = k}} p(x̂, x_i). Koch et al. train on
     pairs drawn from a pool with regularised SGD; here the pairs come from the episodes of
     `meta_fit` (n_way · n_shot · n_way · n_query pairs each, 1 in n_way of them positive).
 
