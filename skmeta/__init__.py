@@ -5,6 +5,7 @@ task's few labelled examples with ``fit(X, y)``, and ``predict``.
 """
 
 from .base import Prior
+from .blackbox import BlackBoxClassifier, BlackBoxRegressor
 from .metric import (
     MatchingNetClassifier,
     ProtoNetClassifier,
@@ -23,6 +24,8 @@ from .optimization import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "BlackBoxClassifier",
+    "BlackBoxRegressor",
     "FineTuneClassifier",
     "MAMLClassifier",
     "MAMLRegressor",

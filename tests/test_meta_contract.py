@@ -11,6 +11,7 @@ from conftest import make_pool
 from sklearn.base import clone
 
 from skmeta import (
+    BlackBoxClassifier,
     FineTuneClassifier,
     MAMLClassifier,
     MAMLRegressor,
@@ -44,6 +45,7 @@ META_LEARNERS = [
     pytest.param(lambda **kw: MatchingNetClassifier(n_query=5, **kw), id="MatchingNetClassifier"),
     pytest.param(lambda **kw: RelationNetClassifier(n_query=5, **kw), id="RelationNetClassifier"),
     pytest.param(lambda **kw: SiameseClassifier(n_query=5, **kw), id="SiameseClassifier"),
+    pytest.param(lambda **kw: BlackBoxClassifier(n_query=5, **kw), id="BlackBoxClassifier"),
 ]
 
 

@@ -3,6 +3,8 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skmeta import (
+    BlackBoxClassifier,
+    BlackBoxRegressor,
     FineTuneClassifier,
     MAMLClassifier,
     MAMLRegressor,
@@ -25,6 +27,8 @@ ESTIMATORS = [
     MAMLRegressor(n_meta_iterations=2, random_state=0),
     ReptileClassifier(n_meta_iterations=2, random_state=0),
     ReptileRegressor(n_meta_iterations=2, random_state=0),
+    BlackBoxClassifier(n_meta_iterations=2, random_state=0),
+    BlackBoxRegressor(n_meta_iterations=2, random_state=0),
 ]
 
 _FLOAT32_SUBSETS = (

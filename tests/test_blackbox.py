@@ -1,0 +1,71 @@
+"""Behaviour of the conditional-neural-process estimators a user relies on."""
+
+import time
+from itertools import chain
+
+import numpy as np
+import pytest
+import torch
+
+from skmeta import BlackBoxClassifier, BlackBoxRegressor
+from skmeta.datasets import SinusoidTasks
+
+
+@pytest.fixture(scope="module")
+def sinusoid_regressor():
+    # Mixed support sizes, so the model learns how much a summary of k points is worth.
+    streams = [SinusoidTasks(n_support=k, random_state=k) for k in (2, 5, 10, 20)]
+    tasks = chain.from_iterable(zip(*streams))
+    return BlackBoxRegressor(n_meta_iterations=150, meta_lr=3e-3, random_state=0).meta_fit(tasks)
+
+
+def test_predict_return_std_shapes_and_positivity(sinusoid_regressor):
+    task = SinusoidTasks(n_support=10, n_query=30, random_state=7).sample(1)[0]
+    reg = sinusoid_regressor.fit(task.X_support, task.y_support)
+    mean, std = reg.predict(task.X_query, return_std=True)
+    assert mean.shape == std.shape == (30,)
+    assert np.all(std >= 0.1)
+    np.testing.assert_allclose(mean, reg.predict(task.X_query))
+
+
+@pytest.mark.parametrize("make", [BlackBoxRegressor, BlackBoxClassifier])
+def test_support_order_does_not_matter(make):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 3)), np.repeat([0, 1, 2], 4)
+    est = make(random_state=0)
+    order = rng.permutation(12)
+    predict = est.predict if make is BlackBoxRegressor else est.predict_proba
+    first = (est.fit(X, y), predict(X))[1]
+    shuffled = (est.fit(X[order], y[order]), predict(X))[1]
+    np.testing.assert_allclose(first, shuffled, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_on_a_new_task_is_a_quick_forward_pass(sinusoid_regressor):
+    prior = {k: v.clone() for k, v in sinusoid_regressor.meta_params_.items()}
+    task = SinusoidTasks(n_support=10, random_state=5).sample(1)[0]
+    tic = time.perf_counter()
+    sinusoid_regressor.fit(task.X_support, task.y_support)
+    assert time.perf_counter() - tic < 0.5
+    assert all(torch.equal(prior[k], v) for k, v in sinusoid_regressor.meta_params_.items())
+    assert all(v.grad is None for v in sinusoid_regressor.meta_params_.values())
+
+
+def test_classifier_takes_any_number_of_classes():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 4))
+    clf = BlackBoxClassifier(n_way=3, n_query=2, n_meta_iterations=3, random_state=0)
+    clf.meta_fit(X, np.repeat(np.arange(20), 10))
+    proba = clf.fit(X[:14], np.repeat(np.arange(7), 2)).predict_proba(X[:5])
+    assert proba.shape == (5, 7)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_bad_input_gets_a_clear_error(sinusoid_regressor):
+    with pytest.raises(ValueError, match="requires y"):
+        BlackBoxRegressor().fit(np.zeros((3, 1)), None)
+    with pytest.raises(ValueError, match="meta-trained on examples of shape"):
+        sinusoid_regressor.fit(np.zeros((3, 2)), np.zeros(3))
+    with pytest.raises(ValueError, match="embed_dim"):
+        BlackBoxRegressor(embed_dim=0).fit(np.zeros((3, 1)), np.zeros(3))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        BlackBoxClassifier().fit(np.zeros((3, 1)), [0.5, 1.5, 2.5])
