@@ -715,6 +715,12 @@ class MetaClassifierMixin(ClassifierMixin):
     """Classification on top of `MetaEstimatorMixin`: labels, ``predict_proba``, accuracy."""
 
     _is_classifier = True
+    #: Constraints of the episode parameters every meta-classifier has.
+    _episode_constraints: dict = {
+        "n_way": [Interval(Integral, 2, None, closed="left")],
+        "n_shot": [Interval(Integral, 1, None, closed="left")],
+        "n_query": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def _episode_sampler(self, X: Any, y: Any, seed: int) -> Iterable[Task]:
         return EpisodeSampler(

@@ -368,9 +368,7 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
 
     _parameter_constraints: dict = {
         **_CNPLearner._parameter_constraints,
-        "n_way": [Interval(Integral, 2, None, closed="left")],
-        "n_shot": [Interval(Integral, 1, None, closed="left")],
-        "n_query": [Interval(Integral, 1, None, closed="left")],
+        **MetaClassifierMixin._episode_constraints,
     }
 
     def __init__(

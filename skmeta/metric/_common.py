@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.func import functional_call
 
-from ..base import MetaEstimatorMixin, PreparedTask
+from ..base import MetaClassifierMixin, MetaEstimatorMixin, PreparedTask
 from ..nn import BACKBONES, has_task_norm, make_backbone, reference_rows
 
 # Rows embedded per forward pass at prediction time (bounds memory on large query sets).
@@ -23,10 +23,8 @@ _PREDICT_CHUNK = 1024
 #: Constraints of the parameters every metric-based meta-learner has.
 _METRIC_CONSTRAINTS: dict = {
     **MetaEstimatorMixin._parameter_constraints,
+    **MetaClassifierMixin._episode_constraints,
     "backbone": [StrOptions(set(BACKBONES)), nn.Module],
-    "n_way": [Interval(Integral, 2, None, closed="left")],
-    "n_shot": [Interval(Integral, 1, None, closed="left")],
-    "n_query": [Interval(Integral, 1, None, closed="left")],
     "embed_dim": [Interval(Integral, 1, None, closed="left")],
     "hidden_layer_sizes": ["array-like"],
     "transductive": ["boolean"],

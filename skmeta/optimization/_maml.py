@@ -347,9 +347,7 @@ class MAMLClassifier(MetaClassifierMixin, _MAMLLearner, BaseEstimator):
 
     _parameter_constraints: dict = {
         **_MAMLLearner._parameter_constraints,
-        "n_way": [Interval(Integral, 2, None, closed="left")],
-        "n_shot": [Interval(Integral, 1, None, closed="left")],
-        "n_query": [Interval(Integral, 1, None, closed="left")],
+        **MetaClassifierMixin._episode_constraints,
     }
 
     def __init__(

@@ -8,12 +8,10 @@ surrogate ½ Σ ||θ − stop_grad(φ_i)||² / n, fed to plain SGD at ``meta_lr`
 
 from __future__ import annotations
 
-from numbers import Integral
 from typing import Any
 
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from ..base import MetaClassifierMixin, MetaRegressorMixin, PreparedTask
@@ -112,9 +110,7 @@ class ReptileClassifier(MetaClassifierMixin, _ReptileLearner, BaseEstimator):
 
     _parameter_constraints: dict = {
         **_ReptileLearner._parameter_constraints,
-        "n_way": [Interval(Integral, 2, None, closed="left")],
-        "n_shot": [Interval(Integral, 1, None, closed="left")],
-        "n_query": [Interval(Integral, 1, None, closed="left")],
+        **MetaClassifierMixin._episode_constraints,
     }
 
     def __init__(
