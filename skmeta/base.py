@@ -304,6 +304,7 @@ class MetaEstimatorMixin:
         validation_tasks: Any = None,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_interval: int = 50,
+        callbacks: Iterable[Callable[[Any, dict], None]] | None = None,
     ) -> MetaEstimatorMixin:
         """Learn the prior θ* from many tasks (meta-training).
 
@@ -327,6 +328,11 @@ class MetaEstimatorMixin:
             File to save meta-training state to every ``checkpoint_interval`` meta-updates
             and when interrupted. If it exists, meta-training resumes from it.
         checkpoint_interval : int, default=50
+        callbacks : list of callables, default=None
+            Each is called as ``callback(estimator, record)`` after every meta-update, with
+            the record that goes into ``meta_history_`` (``iteration``, ``loss``, and
+            ``val_score`` when validation ran). A callback may raise to stop meta-training;
+            `skmeta.search.MetaSearch` uses this to prune trials across iterations.
 
         Returns
         -------
@@ -381,6 +387,7 @@ class MetaEstimatorMixin:
             checkpoint,
             checkpoint_interval,
             (init_seed, stream_seed, val_seed),
+            list(callbacks or ()),
         )
         chosen = loop.best_params if loop.best_params is not None else params
         self.meta_params_ = {k: v.detach().clone() for k, v in chosen.items()}
@@ -639,7 +646,18 @@ class MetaEstimatorMixin:
             return scorer(state, self._to_tensor(X, device)).cpu().numpy()
 
     def _run_meta_loop(
-        self, loop, stream, params, optimizer, validation, device, seed, checkpoint, every, seeds
+        self,
+        loop,
+        stream,
+        params,
+        optimizer,
+        validation,
+        device,
+        seed,
+        checkpoint,
+        every,
+        seeds,
+        callbacks=(),
     ) -> None:
         total = self.n_meta_iterations
         bar = tqdm(
@@ -686,6 +704,8 @@ class MetaEstimatorMixin:
                     bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "iteration"})
                     if checkpoint is not None and loop.start % every == 0:
                         save(torch.get_rng_state())
+                    for callback in callbacks:
+                        callback(self, record)
                     if self.patience is not None and loop.stale >= self.patience:
                         break
             except KeyboardInterrupt:

@@ -30,7 +30,70 @@ def _check_range(name: str, value: Any) -> tuple[float, float]:
     return low, high
 
 
-class SinusoidTasks:
+class _TaskFamily:
+    """Shared behaviour of the synthetic task families: repr, len, iteration, sampling."""
+
+    _repr_names: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._repr_names)
+        return f"{type(self).__name__}({params})"
+
+    def __len__(self) -> int:
+        if self.n_tasks is None:
+            raise TypeError(
+                f"{type(self).__name__} with n_tasks=None is an endless stream and has no "
+                "len(); pass n_tasks=... for a finite one, or draw a list with sample(n)."
+            )
+        return _check_int("n_tasks", self.n_tasks, 1)
+
+    def __iter__(self) -> Iterator[Task]:
+        return self._generate(self.n_tasks)
+
+    def sample(self, n: int) -> list[Task]:
+        """Draw a list of ``n`` tasks.
+
+        With an int ``random_state`` these are the first ``n`` tasks of an iteration,
+        whatever ``n_tasks`` is.
+
+        Parameters
+        ----------
+        n : int
+            Number of tasks, at least 1.
+
+        Returns
+        -------
+        tasks : list of Task
+
+        Examples
+        --------
+        >>> from skmeta.datasets import SinusoidTasks
+        >>> tasks = SinusoidTasks(random_state=0).sample(3)
+        >>> [task.n_support for task in tasks]
+        [10, 10, 10]
+        """
+        return list(self._generate(_check_int("n", n, 1)))
+
+    def _generate(self, n_tasks: int | None) -> Iterator[Task]:
+        raise NotImplementedError
+
+    def _rng(self) -> np.random.Generator | np.random.RandomState:
+        random_state = self.random_state
+        if random_state is None:
+            return np.random.default_rng()
+        if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+            if random_state < 0:
+                raise ValueError(f"random_state must be a non-negative int; got {random_state}.")
+            return np.random.default_rng(int(random_state))
+        if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
+            return random_state
+        raise ValueError(
+            "random_state must be None, an int, a numpy.random.Generator or a "
+            f"numpy.random.RandomState; got {random_state!r}."
+        )
+
+
+class SinusoidTasks(_TaskFamily):
     """Sinusoid regression tasks, the toy task family of MAML.
 
     Each task is the curve ``y = amplitude * sin(x - phase)`` with its own amplitude and
@@ -90,6 +153,16 @@ default=None
     True
     """
 
+    _repr_names = (
+        "n_support",
+        "n_query",
+        "n_tasks",
+        "amplitude_range",
+        "phase_range",
+        "x_range",
+        "random_state",
+    )
+
     def __init__(
         self,
         n_support: int = 10,
@@ -108,56 +181,6 @@ default=None
         self.phase_range = phase_range
         self.x_range = x_range
         self.random_state = random_state
-
-    def __repr__(self) -> str:
-        params = ", ".join(
-            f"{name}={getattr(self, name)!r}"
-            for name in (
-                "n_support",
-                "n_query",
-                "n_tasks",
-                "amplitude_range",
-                "phase_range",
-                "x_range",
-                "random_state",
-            )
-        )
-        return f"{type(self).__name__}({params})"
-
-    def __len__(self) -> int:
-        if self.n_tasks is None:
-            raise TypeError(
-                f"{type(self).__name__} with n_tasks=None is an endless stream and has no "
-                "len(); pass n_tasks=... for a finite one, or draw a list with sample(n)."
-            )
-        return _check_int("n_tasks", self.n_tasks, 1)
-
-    def __iter__(self) -> Iterator[Task]:
-        return self._generate(self.n_tasks)
-
-    def sample(self, n: int) -> list[Task]:
-        """Draw a list of ``n`` tasks.
-
-        With an int ``random_state`` these are the first ``n`` tasks of an iteration,
-        whatever ``n_tasks`` is.
-
-        Parameters
-        ----------
-        n : int
-            Number of tasks, at least 1.
-
-        Returns
-        -------
-        tasks : list of Task
-
-        Examples
-        --------
-        >>> from skmeta.datasets import SinusoidTasks
-        >>> tasks = SinusoidTasks(random_state=0).sample(3)
-        >>> [task.n_support for task in tasks]
-        [10, 10, 10]
-        """
-        return list(self._generate(_check_int("n", n, 1)))
 
     @staticmethod
     def true_function(descriptor: npt.ArrayLike, x: npt.ArrayLike) -> np.ndarray:
@@ -217,18 +240,3 @@ default=None
                 drawn += 1
 
         return generate()
-
-    def _rng(self) -> np.random.Generator | np.random.RandomState:
-        random_state = self.random_state
-        if random_state is None:
-            return np.random.default_rng()
-        if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-            if random_state < 0:
-                raise ValueError(f"random_state must be a non-negative int; got {random_state}.")
-            return np.random.default_rng(int(random_state))
-        if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
-            return random_state
-        raise ValueError(
-            "random_state must be None, an int, a numpy.random.Generator or a "
-            f"numpy.random.RandomState; got {random_state!r}."
-        )

@@ -371,6 +371,7 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         validation_tasks: Any = None,
         checkpoint: Any = None,
         checkpoint_interval: int = 50,
+        callbacks: Any = None,
     ) -> FineTuneClassifier:
         """Pretrain the body on all classes of the meta-training data.
 
@@ -391,6 +392,9 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             File to save pretraining state to every ``checkpoint_interval`` steps and
             when interrupted; if it exists, pretraining resumes from it.
         checkpoint_interval : int, default=50
+        callbacks : list of callables, default=None
+            Called as ``callback(estimator, record)`` after every pretraining step, as in
+            `MetaEstimatorMixin.meta_fit`.
 
         Returns
         -------
@@ -458,6 +462,7 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 checkpoint,
                 checkpoint_interval,
                 seeds,
+                list(callbacks or ()),
             )
         finally:
             net.notify("on_train_end")
