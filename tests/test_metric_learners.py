@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 from conftest import make_pool
 
-from skmeta import MatchingNetClassifier, RelationNetClassifier, SiameseClassifier
+from skmeta import (
+    MatchingNetClassifier,
+    ProtoNetClassifier,
+    RelationNetClassifier,
+    SiameseClassifier,
+)
+from skmeta.tasks import EpisodeSampler
 
 IMAGE_LEARNERS = [MatchingNetClassifier, RelationNetClassifier, SiameseClassifier]
 
@@ -78,3 +84,136 @@ def test_siamese_similarity_is_symmetric_and_picks_the_best_shot():
     # the class of the most similar support example wins
     est.fit(a, y[:40:5])
     np.testing.assert_array_equal(est.predict(b), y[:40:5][ab.argmax(axis=1)])
+
+
+# ------------------------------------------------------------------------------ ProtoNet
+def _calibration(est, tasks):
+    """Mean query NLL and expected calibration error (10 bins) over ``tasks``."""
+    nll, confidence, correct, labels = [], [], [], []
+    for t in tasks:
+        proba = est.fit(t.X_support, t.y_support).predict_proba(t.X_query)
+        truth = np.searchsorted(est.classes_, t.y_query)
+        nll.append(-np.log(proba[np.arange(truth.size), truth]))
+        confidence.append(proba.max(axis=1))
+        correct.append(proba.argmax(axis=1) == truth)
+        labels.append(est.classes_[proba.argmax(axis=1)])
+    nll, confidence, correct = map(np.concatenate, (nll, confidence, correct))
+    bins = np.minimum((confidence * 10).astype(int), 9)
+    ece = sum(
+        np.mean(bins == b) * abs(confidence[bins == b].mean() - correct[bins == b].mean())
+        for b in np.unique(bins)
+    )
+    return nll.mean(), ece, np.concatenate(labels)
+
+
+def _split_by_class(scale):
+    """Features multiplied by ``scale``, split by class into meta-train, calibration and
+    test classes."""
+    X, y = make_pool(n_classes=60)
+    X = scale * X
+    train, val, test = y < 30, (y >= 30) & (y < 40), y >= 40
+    val_tasks = EpisodeSampler(X[val], y[val], 5, 1, 5, n_episodes=50, random_state=1)
+    test_tasks = EpisodeSampler(X[test], y[test], 5, 1, 5, n_episodes=100, random_state=2)
+    return X[train], y[train], val_tasks, test_tasks
+
+
+@pytest.fixture(scope="module")
+def mis_scaled():
+    """Features 3 times too large (squared distances 9 times), and a short meta-training
+    that does not shrink them back: temperature 1 is over-confident."""
+    return _split_by_class(3.0)
+
+
+_SHORT = dict(n_query=5, n_meta_iterations=200, meta_lr=1e-3, random_state=0)
+
+
+def test_protonet_fitted_temperature_calibrates_without_changing_predictions(mis_scaled):
+    X, y, val_tasks, test_tasks = mis_scaled
+    fixed = ProtoNetClassifier(**_SHORT).meta_fit(X, y, validation_tasks=val_tasks)
+    fitted = ProtoNetClassifier(temperature="fitted", **_SHORT)
+    fitted.meta_fit(X, y, validation_tasks=val_tasks)
+    nll_fixed, ece_fixed, labels_fixed = _calibration(fixed, test_tasks)
+    nll_fitted, ece_fitted, labels_fitted = _calibration(fitted, test_tasks)
+    np.testing.assert_array_equal(labels_fitted, labels_fixed)  # same ranking
+    assert fitted.temperature_ > 2.0  # the scale was too large: a higher temperature
+    assert nll_fitted < 0.9 * nll_fixed, (nll_fitted, nll_fixed)
+    assert ece_fitted < 0.5 * ece_fixed, (ece_fitted, ece_fixed)
+
+
+def test_protonet_fitted_temperature_without_validation_tasks(mis_scaled):
+    X, y, _, test_tasks = mis_scaled
+    fixed = ProtoNetClassifier(**_SHORT).meta_fit(X, y)
+    fitted = ProtoNetClassifier(temperature="fitted", **_SHORT).meta_fit(X, y)
+    assert _calibration(fitted, test_tasks)[0] < _calibration(fixed, test_tasks)[0]
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        ProtoNetClassifier(temperature="fitted").meta_fit(iter(list(test_tasks)))
+
+
+def test_protonet_learned_temperature_is_meta_trained():
+    X, y, _, test_tasks = _split_by_class(1.0)
+    params = dict(n_query=5, n_meta_iterations=300, meta_lr=1e-2, random_state=0)
+    fixed = ProtoNetClassifier(temperature=1.0, **params).meta_fit(X, y)
+    learned = ProtoNetClassifier(temperature="learned", **params).meta_fit(X, y)
+    assert float(fixed.meta_params_["log_temperature"]) == 0.0  # a float is not trained
+    assert float(learned.meta_params_["log_temperature"]) > 0.1
+    assert _calibration(learned, test_tasks)[0] < 0.95 * _calibration(fixed, test_tasks)[0]
+
+
+def test_protonet_fixed_temperature_flattens_the_softmax():
+    X, y = make_pool(n_classes=5)
+    cold = ProtoNetClassifier(random_state=0).fit(X[::10], y[::10])
+    warm = ProtoNetClassifier(temperature=2.0, random_state=0).fit(X[::10], y[::10])
+    p1, p2 = cold.predict_proba(X[1::10]), warm.predict_proba(X[1::10])
+    # softmax(-d / 2) is softmax(-d) to the power 1/2, renormalised
+    expected = np.sqrt(p1) / np.sqrt(p1).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(p2, expected, rtol=1e-5, atol=1e-12)
+    np.testing.assert_array_equal(warm.predict(X[1::10]), cold.predict(X[1::10]))
+    assert warm.temperature_ == 2.0
+    with pytest.raises(ValueError, match="temperature"):
+        ProtoNetClassifier(temperature=0.0).fit(X[::10], y[::10])
+    with pytest.raises(ValueError, match="temperature"):
+        ProtoNetClassifier(temperature="auto").fit(X[::10], y[::10])
+
+
+def test_protonet_prior_carries_the_fitted_temperature(mis_scaled):
+    X, y, val_tasks, _ = mis_scaled
+    est = ProtoNetClassifier(temperature="fitted", n_query=5, n_meta_iterations=20, random_state=0)
+    prior = est.meta_fit(X, y, validation_tasks=val_tasks).export_prior()
+    fitted_t = est.fit(X[:20:4], y[:20:4]).temperature_
+    assert fitted_t != 1.0
+    carried = ProtoNetClassifier(temperature="fitted", prior=prior).fit(X[:20:4], y[:20:4])
+    assert carried.temperature_ == pytest.approx(fitted_t)
+    fixed = ProtoNetClassifier(temperature=1.0, prior=prior).fit(X[:20:4], y[:20:4])
+    assert fixed.temperature_ == 1.0  # a float temperature wins over the prior's
+
+
+def test_protonet_trains_with_more_ways_than_it_tests_with(monkeypatch):
+    X, y = make_pool(n_classes=40)
+    ways = []
+    meta_loss = ProtoNetClassifier._meta_loss
+
+    def spy(self, params, tasks):
+        ways.extend(t.n_classes for t in tasks)
+        return meta_loss(self, params, tasks)
+
+    monkeypatch.setattr(ProtoNetClassifier, "_meta_loss", spy)
+    est = ProtoNetClassifier(n_way=5, train_n_way=20, n_query=5, n_meta_iterations=3)
+    est.meta_fit(X, y, validation_tasks=EpisodeSampler(X, y, 5, 1, 5, n_episodes=2))
+    assert ways == [20, 20, 20]
+    for n_classes in (5, 3, 12):  # fit takes any number of classes
+        support = np.concatenate([np.flatnonzero(y == c)[:1] for c in range(n_classes)])
+        proba = est.fit(X[support], y[support]).predict_proba(X[:7])
+        assert proba.shape == (7, n_classes)
+    ways.clear()
+    ProtoNetClassifier(n_way=5, n_query=5, n_meta_iterations=2).meta_fit(X, y)
+    assert ways == [5, 5]  # train_n_way=None trains with n_way
+
+
+def test_protonet_train_n_way_larger_than_the_pool_is_a_clear_error():
+    X, y = make_pool(n_classes=10)
+    with pytest.raises(ValueError, match="train_n_way=60: .* the meta-training pool has only 10"):
+        ProtoNetClassifier(train_n_way=60, n_query=5).meta_fit(X, y)
+    with pytest.raises(ValueError, match="n_way=12: .* only 10"):
+        ProtoNetClassifier(n_way=12, n_query=5).meta_fit(X, y)
+    with pytest.raises(ValueError, match="train_n_way"):
+        ProtoNetClassifier(train_n_way=1).meta_fit(X, y)

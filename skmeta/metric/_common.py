@@ -20,6 +20,10 @@ from ..nn import BACKBONES, has_task_norm, make_backbone, reference_rows
 # Rows embedded per forward pass at prediction time (bounds memory on large query sets).
 _PREDICT_CHUNK = 1024
 
+# Cosine similarities lie in [-1, 1]; a softmax over them is nearly flat, so they are
+# scaled, as in the cosine classifiers of Chen et al. (2019) and Gidaris & Komodakis (2018).
+_COSINE_SCALE = 10.0
+
 #: Constraints of the parameters every metric-based meta-learner has.
 _METRIC_CONSTRAINTS: dict = {
     **MetaEstimatorMixin._parameter_constraints,
@@ -96,8 +100,12 @@ class _EmbeddingMixin:
         unless ``transductive``."""
         n = X_support.shape[0]
         with reference_rows(self.network_, None if self.transductive else n):
-            z = self._forward(params, torch.cat([X_support, X_query])).flatten(1)
+            z = self._embedding(self._forward(params, torch.cat([X_support, X_query])))
         return z[:n], z[n:]
+
+    def _embedding(self, out: torch.Tensor) -> torch.Tensor:
+        """The embedding the learner compares, from the network's output: flat by default."""
+        return out.flatten(1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -122,10 +130,14 @@ class _SupportComparisonMixin(_EmbeddingMixin):
         scores = self._compare(params, z_s, y_s, n_classes, z_q)
         return F.cross_entropy(scores, y_q), scores
 
-    def _head(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    def _head(self, params: dict[str, torch.Tensor], *inputs: torch.Tensor) -> Any:
         """Run the comparison head of an `_EncoderWithHead` with parameters ``params``."""
         head = {k.removeprefix("head."): v for k, v in params.items() if k.startswith("head.")}
-        return functional_call(self.network_.head, head, (x,))
+        return functional_call(self.network_.head, head, inputs)
+
+    def _query_chunk(self, n_classes: int) -> int:
+        """Queries compared per pass at prediction time."""
+        return _PREDICT_CHUNK
 
     def _meta_loss(
         self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]
@@ -155,11 +167,11 @@ class _SupportComparisonMixin(_EmbeddingMixin):
     ) -> torch.Tensor:
         params, y_s, n_classes = state["params"], state["y_support"], state["n_classes"]
         out = []
-        for chunk in [X] if self.transductive else X.split(_PREDICT_CHUNK):
+        for chunk in [X] if self.transductive else X.split(self._query_chunk(n_classes)):
             if "X_support" in state:
                 z_s, z_q = self._embed(params, state["X_support"], chunk)
             else:
-                z_s, z_q = state["z_support"], self._forward(params, chunk).flatten(1)
+                z_s, z_q = state["z_support"], self._embedding(self._forward(params, chunk))
             out.append(fn(params, z_s, y_s, n_classes, z_q))
         return torch.cat(out)
 
