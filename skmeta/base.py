@@ -501,7 +501,7 @@ class MetaEstimatorMixin:
         return functional_call(self.network_, params, (x,))
 
     def _to_tensor(self, X: np.ndarray, device: torch.device) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(X, dtype=np.float32), device=device)
+        return torch.as_tensor(np.ascontiguousarray(X, dtype=np.float32), device=device)
 
     def _task_stream(self, tasks: Any, y: Any, groups: Any, seed: int) -> Iterator[Task]:
         n_shot = getattr(self, "n_shot", None)
