@@ -1,8 +1,11 @@
 """Model specifics of the metric-based meta-learners (the shared contract is in
 test_meta_contract.py)."""
 
+from functools import partial
+
 import numpy as np
 import pytest
+import torch
 from conftest import make_pool
 
 from skmeta import (
@@ -11,9 +14,15 @@ from skmeta import (
     RelationNetClassifier,
     SiameseClassifier,
 )
-from skmeta.tasks import EpisodeSampler
+from skmeta.evaluation import evaluate
+from skmeta.tasks import EpisodeSampler, split_tasks
 
-IMAGE_LEARNERS = [MatchingNetClassifier, RelationNetClassifier, SiameseClassifier]
+IMAGE_LEARNERS = [
+    MatchingNetClassifier,
+    pytest.param(partial(MatchingNetClassifier, fce=True), id="MatchingNetClassifier-fce"),
+    RelationNetClassifier,
+    SiameseClassifier,
+]
 
 
 @pytest.fixture
@@ -54,6 +63,44 @@ def test_matching_attention_is_a_distribution_over_the_support():
     # the class probabilities are the attention mass on each class's support examples
     by_class = np.stack([attention[:, y[::10] == c].sum(axis=1) for c in est.classes_], axis=1)
     np.testing.assert_allclose(est.predict_proba(X[1::10]), by_class, rtol=1e-5, atol=1e-7)
+
+
+def test_matching_fce_meta_trains_its_lstms_and_learns():
+    X, y = make_pool(n_classes=60)
+    X_tr, X_te, y_tr, y_te = split_tasks(X, y, groups=y, test_size=0.33, random_state=0)
+    test = EpisodeSampler(X_te, y_te, n_way=5, n_shot=2, n_query=5, random_state=1)
+    params = dict(fce=True, n_shot=2, n_query=5, random_state=0)
+    untrained = MatchingNetClassifier(**params)
+    trained = MatchingNetClassifier(n_meta_iterations=200, **params).meta_fit(X_tr, y_tr)
+    assert evaluate(trained, test, 100).mean > evaluate(untrained, test, 100).mean + 0.2
+    initial = MatchingNetClassifier(n_meta_iterations=0, **params).meta_fit(X_tr, y_tr)
+    lstm = [k for k in trained.meta_params_ if k.startswith("head.")]
+    assert any("support_lstm" in k for k in lstm) and any("query_cell" in k for k in lstm)
+    for k in lstm:  # the LSTMs receive meta-gradients
+        assert not torch.equal(trained.meta_params_[k], initial.meta_params_[k]), k
+
+
+def test_matching_fce_support_order_and_query_independence():
+    X, y = make_pool(n_classes=8)
+    support = np.concatenate([np.flatnonzero(y == c)[:3] for c in range(4)])  # class-blocked
+    queries = X[np.isin(y, range(4))][3::4]
+    est = MatchingNetClassifier(fce=True, n_query=5, n_meta_iterations=20, random_state=0)
+    est.meta_fit(X, y)
+    proba = est.fit(X[support], y[support]).predict_proba(queries)
+    # deterministic, and a query's probabilities ignore the other queries and their order
+    np.testing.assert_array_equal(est.fit(X[support], y[support]).predict_proba(queries), proba)
+    reverse = est.predict_proba(queries[::-1])[::-1]
+    alone = np.vstack([est.predict_proba(queries[i : i + 1]) for i in range(len(queries))])
+    np.testing.assert_allclose(reverse, proba, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(alone, proba, rtol=1e-5, atol=1e-7)
+    # the support is read sorted by class: interleaving the classes changes nothing
+    interleaved = support.reshape(4, 3).T.ravel()
+    est.fit(X[interleaved], y[interleaved])
+    np.testing.assert_allclose(est.predict_proba(queries), proba, rtol=1e-5, atol=1e-7)
+    # the attention columns follow the support rows as given
+    attention = est.attention_weights(queries)
+    by_class = np.stack([attention[:, y[interleaved] == c].sum(axis=1) for c in range(4)], 1)
+    np.testing.assert_allclose(by_class, proba, rtol=1e-5, atol=1e-7)
 
 
 def test_relation_scores_lie_in_0_1_and_give_the_probabilities():

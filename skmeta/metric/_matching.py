@@ -2,21 +2,63 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin
-from ._common import _META_TRAINING_DOC, _METRIC_CONSTRAINTS, _SupportComparisonMixin
+from ._common import (
+    _COSINE_SCALE,
+    _META_TRAINING_DOC,
+    _METRIC_CONSTRAINTS,
+    _embedding_width,
+    _EncoderWithHead,
+    _SupportComparisonMixin,
+)
 
-# Cosine similarities lie in [-1, 1], and a softmax over them is nearly flat, so they are
-# scaled, as ProtoNet's cosine distance is (a fixed temperature; the paper's FCE-free
-# attention has none, which trains slowly).
-_COSINE_SCALE = 10.0
+
+class _FullContextEmbedding(nn.Module):
+    """The full-context embeddings of Vinyals et al. (2016, appendix): g(x_i, S) and
+    f(x̂, S), each reading the whole support set.
+
+    ``forward(z_support, z_query, n_steps)`` takes the encoder's embeddings g'(x_i) (in
+    the order the support is read) and f'(x̂), and returns (g, f):
+
+    * g(x_i, S) = h→_i + h←_i + g'(x_i), with a bidirectional LSTM over the support;
+    * f(x̂, S) = h_K after K = ``n_steps`` steps of the attention LSTM: with h_0 = f'(x̂)
+      and c_0 = 0, r_{k-1} = Σ_i softmax_i(h_{k-1}ᵀ g(x_i)) g(x_i),
+      ĥ_k, c_k = LSTM(f'(x̂), [h_{k-1}, r_{k-1}], c_{k-1}) and h_k = ĥ_k + f'(x̂).
+
+    The read-out r enters the LSTM's gates beside the input rather than as half of a
+    2d-wide hidden state: the gates are the same linear function of [f'(x̂), h, r], and
+    the state keeps the embedding's width d, so that the skip connection h_k = ĥ_k + f'(x̂)
+    is well defined. Each query is processed on its own: f(x̂, S) never depends on the
+    other queries.
+    """
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.support_lstm = nn.LSTM(width, width, batch_first=True, bidirectional=True)
+        self.query_cell = nn.LSTMCell(2 * width, width)
+
+    def forward(
+        self, z_support: torch.Tensor, z_query: torch.Tensor, n_steps: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        both, _ = self.support_lstm(z_support.unsqueeze(0))
+        forward, backward = both[0].chunk(2, dim=1)
+        g = z_support + forward + backward
+        h, c = z_query, torch.zeros_like(z_query)
+        for _ in range(n_steps):
+            readout = torch.softmax(h @ g.T, dim=1) @ g
+            h_hat, c = self.query_cell(torch.cat([z_query, readout], dim=1), (h, c))
+            h = h_hat + z_query
+        return g, h
 
 
 def _log_attention(z_support: torch.Tensor, z_query: torch.Tensor) -> torch.Tensor:
@@ -39,8 +81,9 @@ class MatchingNetClassifier(
     embeds the support set. Without `meta_fit`, the estimator is a soft nearest-neighbour
     classifier in a random feature space.
 
-    Full-context embeddings (the paper's optional bidirectional LSTM over the support and
-    attention LSTM over the queries) are not implemented: the embeddings are the encoder's.
+    With ``fce=True``, the embeddings are the paper's full-context embeddings: a
+    bidirectional LSTM reads the embedded support set, and an attention LSTM refines each
+    query's embedding by attending to the support over ``n_fce_steps`` steps.
 
     Parameters
     ----------
@@ -58,6 +101,12 @@ class MatchingNetClassifier(
         Embedding size (output channels of Conv-4, output width of the MLP).
     hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden widths of the MLP backbone.
+    fce : bool, default=False
+        Full-context embeddings (Vinyals et al.'s "FCE"): g(x_i, S) by a bidirectional
+        LSTM over the support embeddings, f(x̂, S) by an attention LSTM over the support.
+        The LSTMs are meta-trained with the encoder (parameters ``head.*``).
+    n_fce_steps : int, default=5
+        Processing steps K of the attention LSTM, when ``fce=True``.
     transductive : bool, default=False
         Whether query examples may share normalisation statistics with each other. When
         False, batch-normalised backbones take statistics from the support set only, so a
@@ -67,7 +116,8 @@ class MatchingNetClassifier(
     Attributes
     ----------
     meta_params_ : dict of str to torch.Tensor
-        The meta-trained encoder parameters θ* (after `meta_fit`).
+        The meta-trained parameters θ* (after `meta_fit`): the encoder's, or with
+        ``fce=True`` the encoder's (``encoder.*``) and the LSTMs' (``head.*``).
     meta_history_ : list of dict
         One record per meta-update: ``loss``, ``accuracy`` (on the episode's queries),
         ``time`` in seconds, and ``val_score`` when validation ran.
@@ -88,6 +138,15 @@ class MatchingNetClassifier(
     The cosine similarities are multiplied by a fixed scale s = 10 before the softmax:
     unscaled, the attention over cosines in [-1, 1] is nearly uniform and learns slowly.
 
+    Without FCE, predictions do not depend on the order of the support set. With FCE the
+    bidirectional LSTM reads the support as a sequence, so g(x_i, S) depends on its order,
+    as in the paper. To make that order well defined, the support is read sorted by class
+    (a stable sort: rows of one class keep their order), in meta-training and in `fit`
+    alike: interleaving the classes differently changes nothing; reordering the shots of
+    a class, or relabelling the classes, can change the probabilities a little. For a
+    given support set, predictions are deterministic, and a query's never depends on the
+    other queries.
+
     References
     ----------
     O. Vinyals, C. Blundell, T. Lillicrap, K. Kavukcuoglu and D. Wierstra. "Matching
@@ -105,8 +164,12 @@ class MatchingNetClassifier(
     array([1., 1.])
     """
 
-    _parameter_constraints: dict = {**_METRIC_CONSTRAINTS}
-    _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes")
+    _parameter_constraints: dict = {
+        **_METRIC_CONSTRAINTS,
+        "fce": ["boolean"],
+        "n_fce_steps": [Interval(Integral, 1, None, closed="left")],
+    }
+    _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes", "fce")
 
     def __init__(
         self,
@@ -117,6 +180,8 @@ class MatchingNetClassifier(
         n_query: int = 15,
         embed_dim: int = 64,
         hidden_layer_sizes: tuple[int, ...] = (64, 64),
+        fce: bool = False,
+        n_fce_steps: int = 5,
         transductive: bool = False,
         meta_lr: float = 1e-3,
         n_meta_iterations: int = 1000,
@@ -134,6 +199,8 @@ class MatchingNetClassifier(
         self.n_query = n_query
         self.embed_dim = embed_dim
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.fce = fce
+        self.n_fce_steps = n_fce_steps
         self.transductive = transductive
         self.meta_lr = meta_lr
         self.n_meta_iterations = n_meta_iterations
@@ -146,10 +213,29 @@ class MatchingNetClassifier(
         self.verbose = verbose
 
     # ----------------------------------------------------------------- maths
+    def _build_network(
+        self, input_shape: tuple[int, ...], n_outputs: int
+    ) -> tuple[nn.Module, tuple[int, ...]]:
+        encoder, shape = super()._build_network(input_shape, n_outputs)
+        if not self.fce:
+            return encoder, shape
+        return _EncoderWithHead(
+            encoder, _FullContextEmbedding(_embedding_width(encoder, shape))
+        ), shape
+
+    def _attention(self, params, z_s, y_s, z_q) -> torch.Tensor:
+        """log a(x̂, x_i) over the support rows, in their given order."""
+        if not isinstance(self.network_, _EncoderWithHead):
+            return _log_attention(z_s, z_q)
+        order = torch.argsort(y_s, stable=True)
+        g, f = self._head(params, z_s[order], z_q, self.n_fce_steps)
+        return _log_attention(g, f)[:, torch.argsort(order)]
+
     def _compare(self, params, z_s, y_s, n_classes, z_q) -> torch.Tensor:
         # log Σ_i a_i [y_i = k], computed as a log-sum-exp over each class's support rows.
-        in_class = F.one_hot(y_s, n_classes).to(z_q.dtype).log()
-        return torch.logsumexp(_log_attention(z_s, z_q).unsqueeze(2) + in_class, dim=1)
+        in_class = F.one_hot(y_s, n_classes).to(torch.float64).log()
+        log_a = self._attention(params, z_s, y_s, z_q)
+        return torch.logsumexp(log_a.unsqueeze(2) + in_class, dim=1)
 
     def attention_weights(self, X: Any) -> np.ndarray:
         """The attention a(x̂, x_i) of each query over the support set of the adapted task.
@@ -164,5 +250,5 @@ class MatchingNetClassifier(
             Each row sums to 1; columns follow the rows of the support set given to `fit`.
         """
         return self._support_output(
-            X, lambda params, z_s, y_s, n_classes, z_q: _log_attention(z_s, z_q).exp()
+            X, lambda params, z_s, y_s, n_classes, z_q: self._attention(params, z_s, y_s, z_q).exp()
         )
