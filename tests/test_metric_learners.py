@@ -113,6 +113,58 @@ def test_relation_scores_lie_in_0_1_and_give_the_probabilities():
     np.testing.assert_allclose(est.predict_proba(X[1:60]), expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.fixture(scope="module")
+def image_classes():
+    """16x16 grey images: each class is a random sparse template under Gaussian noise."""
+    rng = np.random.default_rng(0)
+    templates = (rng.random((40, 1, 16, 16)) > 0.8).astype(np.float32)
+    y = np.repeat(np.arange(40), 10)
+    X = templates[y] + rng.normal(scale=0.5, size=(y.size, 1, 16, 16))
+    return X.astype(np.float32), y
+
+
+def test_relation_conv_module_compares_feature_maps_and_learns(image_classes):
+    X, y = image_classes
+    train = y < 25
+    test = EpisodeSampler(X[~train], y[~train], n_way=5, n_shot=1, n_query=5, random_state=1)
+    params = dict(backbone="conv4", n_query=5, random_state=0)
+    untrained = evaluate(RelationNetClassifier(**params), test, n_tasks=50)
+    est = RelationNetClassifier(n_meta_iterations=200, **params).meta_fit(X[train], y[train])
+    assert evaluate(est, test, n_tasks=50).mean > untrained.mean + 0.15
+    # Sung et al.'s module: 2 conv blocks on the query's and the class's maps stacked by
+    # channel (64 + 64), then FC 64 -> 8 -> 1; the 16x16 images keep 4x4 maps.
+    assert est.meta_params_["head.blocks.0.weight"].shape == (64, 128, 3, 3)
+    assert est.meta_params_["head.fc.1.weight"].shape == (8, 64)
+    assert est.network_.encoder(torch.zeros(2, 1, 16, 16)).shape == (2, 64, 4, 4)
+    est.fit(X[~train][:50:10], y[~train][:50:10])
+    assert est.relation_scores(X[~train][1:50]).shape == (49, 5)
+
+
+def test_relation_module_choice(image_classes):
+    X, y = image_classes
+    support, query = X[:40:10], X[1:40:10]
+
+    def head_shapes(est):
+        return [tuple(p.shape) for p in est.network_.head.parameters()]
+
+    flat = RelationNetClassifier(backbone="conv4", relation_module="mlp", random_state=0)
+    assert head_shapes(flat.fit(support, y[:40:10]))[0] == (64, 128)  # MLP on 64 + 64
+    assert flat.predict_proba(query).shape == (4, 4)
+    tabular = RelationNetClassifier(random_state=0).fit(support.reshape(4, -1), y[:40:10])
+    assert head_shapes(tabular)[0] == (64, 128)  # "auto" with an MLP backbone
+    maps = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.MaxPool2d(2))
+    user = RelationNetClassifier(backbone=maps, random_state=0).fit(support, y[:40:10])
+    assert head_shapes(user)[0] == (64, 16, 3, 3)  # "auto": the module outputs 8x8 maps
+    assert user.predict(query).shape == (4,)
+    with pytest.raises(ValueError, match="relation_module='conv' compares feature maps"):
+        RelationNetClassifier(relation_module="conv").fit(support.reshape(4, -1), y[:40:10])
+    with pytest.raises(ValueError, match="at least 4x4; the backbone outputs 2x2"):
+        tiny = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(2))
+        RelationNetClassifier(backbone=tiny).fit(support, y[:40:10])
+    with pytest.raises(ValueError, match="relation_module"):
+        RelationNetClassifier(relation_module="attention").fit(support, y[:40:10])
+
+
 def test_relation_prior_must_match_the_relation_module():
     X, y = make_pool(n_classes=8)
     prior = RelationNetClassifier(n_query=5, n_meta_iterations=1).meta_fit(X, y).export_prior()

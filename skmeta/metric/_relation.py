@@ -2,24 +2,70 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin
-from ..nn import MLP
+from ..nn import MLP, Conv4, network_input_shape
 from ._common import (
     _META_TRAINING_DOC,
     _METRIC_CONSTRAINTS,
+    _PREDICT_CHUNK,
     _class_means,
-    _embedding_width,
     _EncoderWithHead,
     _SupportComparisonMixin,
 )
+
+# Channels of the convolutional relation module's blocks (Sung et al.: 64).
+_RELATION_CHANNELS = 64
+# Query-class pairs through the convolutional relation module per pass at prediction time.
+_PAIRS_PER_PASS = 4096
+
+
+def _feature_map_encoder(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Sung et al.'s embedding module: Conv-4 without the max-pools of its last two blocks
+    and without flattening, so that the relation module compares spatial feature maps
+    (7x7 for 28x28 images, 21x21 for 84x84)."""
+    layers = list(Conv4(in_channels, 64, out_channels))[:-1]  # all but the Flatten
+    pools = [i for i, m in enumerate(layers) if isinstance(m, nn.MaxPool2d)]
+    return nn.Sequential(*(m for i, m in enumerate(layers) if i not in pools[2:]))
+
+
+class _ConvRelation(nn.Module):
+    """Sung et al.'s relation module for feature maps: two blocks of 3x3 convolution,
+    normalisation, ReLU and 2x2 max-pool over a query's and a class's maps stacked by
+    channel, then two fully connected layers with one output (the relation logit).
+
+    The paper normalises with batch statistics; the batch here is every query-class pair,
+    so a query's scores would depend on the other queries. A per-pair normalisation
+    (layer normalisation over channels and positions: ``GroupNorm(1, C)``) keeps each
+    pair to itself.
+    """
+
+    def __init__(self, channels: int, height: int, width: int, hidden: tuple[int, ...]):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        c_in = 2 * channels
+        for _ in range(2):
+            blocks += [
+                nn.Conv2d(c_in, _RELATION_CHANNELS, kernel_size=3, padding=1),
+                nn.GroupNorm(1, _RELATION_CHANNELS),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+            c_in = _RELATION_CHANNELS
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = MLP(_RELATION_CHANNELS * (height // 4) * (width // 4), hidden, 1)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.blocks(pairs))
 
 
 class RelationNetClassifier(
@@ -29,7 +75,9 @@ class RelationNetClassifier(
 
     An encoder f_θ embeds examples; the representation of class k is the mean embedding of
     its support examples, c_k; a relation module g_φ reads the concatenation
-    [f_θ(x̂), c_k] and outputs a relation score r_k = σ(g_φ(...)) in [0, 1]. Meta-training
+    [f_θ(x̂), c_k] and outputs a relation score r_k = σ(g_φ(...)) in [0, 1]. For images,
+    the embeddings are feature maps and g_φ is convolutional, as in the paper; for tabular
+    data they are vectors and g_φ is an MLP. Meta-training
     regresses the scores on the one-hot query labels with a mean squared error, as in the
     paper; the metric itself is learned, not fixed. `fit` only embeds the support set.
     Without `meta_fit`, the encoder and the relation module are random: a valid but weak
@@ -56,10 +104,19 @@ class RelationNetClassifier(
         False, batch-normalised backbones take statistics from the support set only, so a
         query's prediction never depends on the other queries.
 {_META_TRAINING_DOC}
-
-    relation_layer_sizes : tuple of int, default=(64,)
-        Hidden widths of the relation module, an MLP on the concatenated pair of
-        embeddings with one output.
+    relation_layer_sizes : tuple of int, default=None
+        Hidden widths of the fully connected layers of the relation module, before its
+        one output. None: ``(8,)`` for the convolutional module (the paper's),
+        ``(64,)`` for the MLP.
+    relation_module : {{"auto", "conv", "mlp"}}, default="auto"
+        - "conv": the paper's module for feature maps, two convolution blocks and two
+          fully connected layers over the query's and the class's maps concatenated by
+          channel. With ``backbone="conv4"`` the encoder is then Sung et al.'s, Conv-4
+          without the max-pools of its last two blocks, and its maps are not flattened;
+          a module of yours must output maps (n, C, H, W), at least 4x4.
+        - "mlp": an MLP over the concatenated flat embeddings.
+        - "auto": "conv" for ``backbone="conv4"`` and for modules that output maps,
+          else "mlp".
 
     Attributes
     ----------
@@ -83,11 +140,12 @@ class RelationNetClassifier(
 
     Notes
     -----
-    The paper's Conv-4 relation module is two convolution blocks and two fully connected
-    layers over concatenated feature maps. Here every backbone ends in a flat embedding,
-    and the relation module is an MLP over the concatenated embeddings (for Conv-4 on
-    28x28 images, the 64 channels of the 1x1 map). Class representations are means, not
-    the paper's sums, so that `fit` handles classes with different numbers of shots.
+    With the convolutional module, the maps of a 28x28 image are 64x7x7, and the module
+    pools them to 64x1x1 before its fully connected layers; its normalisation is per
+    pair (not the paper's batch normalisation, whose statistics over all query-class
+    pairs would let a query's scores depend on the other queries). Class
+    representations are means, not the paper's sums, so that `fit` handles classes with
+    different numbers of shots.
     `predict_proba` normalises the relation scores: P(y = k | x̂) = r_k / Σ_j r_j.
 
     References
@@ -109,9 +167,16 @@ class RelationNetClassifier(
 
     _parameter_constraints: dict = {
         **_METRIC_CONSTRAINTS,
-        "relation_layer_sizes": ["array-like"],
+        "relation_layer_sizes": ["array-like", None],
+        "relation_module": [StrOptions({"auto", "conv", "mlp"})],
     }
-    _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes", "relation_layer_sizes")
+    _architecture_params = (
+        "backbone",
+        "embed_dim",
+        "hidden_layer_sizes",
+        "relation_layer_sizes",
+        "relation_module",
+    )
 
     def __init__(
         self,
@@ -132,7 +197,8 @@ class RelationNetClassifier(
         device: str | torch.device = "auto",
         random_state: Any = None,
         verbose: int = 0,
-        relation_layer_sizes: tuple[int, ...] = (64,),
+        relation_layer_sizes: tuple[int, ...] | None = None,
+        relation_module: str = "auto",
     ) -> None:
         self.backbone = backbone
         self.n_way = n_way
@@ -151,28 +217,71 @@ class RelationNetClassifier(
         self.random_state = random_state
         self.verbose = verbose
         self.relation_layer_sizes = relation_layer_sizes
+        self.relation_module = relation_module
 
     # ----------------------------------------------------------------- maths
     def _build_network(
         self, input_shape: tuple[int, ...], n_outputs: int
     ) -> tuple[nn.Module, tuple[int, ...]]:
-        encoder, shape = super()._build_network(input_shape, n_outputs)
-        width = _embedding_width(encoder, shape)
-        relation = MLP(2 * width, tuple(self.relation_layer_sizes), 1)
+        conv = self.relation_module == "conv" or (
+            self.relation_module == "auto" and self.backbone != "mlp"
+        )
+        if conv and self.backbone == "conv4":
+            shape = network_input_shape("conv4", input_shape)
+            encoder: nn.Module = _feature_map_encoder(shape[0], self.embed_dim)
+        else:
+            encoder, shape = super()._build_network(input_shape, n_outputs)
+        with torch.no_grad():
+            out_shape = tuple(encoder(torch.zeros(2, *shape)).shape[1:])
+        if conv and len(out_shape) != 3:
+            if self.relation_module == "conv":
+                raise ValueError(
+                    f"relation_module='conv' compares feature maps, but the backbone "
+                    f"{self.backbone!r} outputs embeddings of shape {out_shape}, not maps "
+                    "(C, H, W). Use backbone='conv4', a module that outputs maps, or "
+                    "relation_module='mlp'."
+                )
+            conv = False  # "auto" with a module of flat embeddings
+        if conv:
+            channels, height, width = out_shape
+            if min(height, width) < 4:
+                raise ValueError(
+                    f"The convolutional relation module pools twice and needs feature maps "
+                    f"of at least 4x4; the backbone outputs {height}x{width}. Use larger "
+                    "images, or relation_module='mlp'."
+                )
+            hidden = (8,) if self.relation_layer_sizes is None else self.relation_layer_sizes
+            relation: nn.Module = _ConvRelation(channels, height, width, tuple(hidden))
+        else:
+            hidden = (64,) if self.relation_layer_sizes is None else self.relation_layer_sizes
+            relation = MLP(2 * math.prod(out_shape), tuple(hidden), 1)
         return _EncoderWithHead(encoder, relation), shape
+
+    def _conv_relation(self) -> bool:
+        return isinstance(self.network_.head, _ConvRelation)
+
+    def _embedding(self, out: torch.Tensor) -> torch.Tensor:
+        # The convolutional relation module compares the maps themselves.
+        return out if self._conv_relation() else out.flatten(1)
+
+    def _query_chunk(self, n_classes: int) -> int:
+        return max(1, _PAIRS_PER_PASS // n_classes) if self._conv_relation() else _PREDICT_CHUNK
 
     def _compare(self, params, z_s, y_s, n_classes, z_q) -> torch.Tensor:
         """log r_k of each query and class."""
-        prototypes = _class_means(z_s, y_s, n_classes)
-        n_query, width = z_q.shape
+        features = z_s.shape[1:]  # (d,) for vectors, (C, H, W) for maps
+        prototypes = _class_means(z_s.flatten(1), y_s, n_classes).view(n_classes, *features)
+        n_query = z_q.shape[0]
+        # Each pair is the query's embedding and the class's, concatenated along the
+        # features (vectors) or the channels (maps).
         pairs = torch.cat(
             [
-                z_q.unsqueeze(1).expand(-1, n_classes, -1),
-                prototypes.unsqueeze(0).expand(n_query, -1, -1),
+                z_q.unsqueeze(1).expand(n_query, n_classes, *features),
+                prototypes.unsqueeze(0).expand(n_query, n_classes, *features),
             ],
             dim=2,
         )
-        relation = self._head(params, pairs.reshape(-1, 2 * width)).view(n_query, n_classes)
+        relation = self._head(params, pairs.flatten(0, 1)).view(n_query, n_classes)
         return F.logsigmoid(relation)
 
     def _task_loss(self, params, z_s, y_s, n_classes, z_q, y_q):
