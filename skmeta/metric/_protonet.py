@@ -210,6 +210,7 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
         validation_tasks: Any = None,
         checkpoint: Any = None,
         checkpoint_interval: int = 50,
+        callbacks: Any = None,
     ) -> ProtoNetClassifier:
         one_shot = isinstance(tasks, Iterator) and y is None
         if self.temperature == "fitted" and validation_tasks is None and one_shot:
@@ -226,6 +227,7 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
             validation_tasks=validation_tasks,
             checkpoint=checkpoint,
             checkpoint_interval=checkpoint_interval,
+            callbacks=callbacks,
         )
         if self.temperature == "fitted":
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -301,13 +303,19 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
     def _adapt(
         self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
     ) -> dict[str, Any]:
-        z_s, _ = self._embed(params, X, X[:0])
-        state = {"params": params, "prototypes": _class_means(z_s, y, n_classes)}
         if has_task_norm(self.network_):
-            # Batch-normalised encoders embed the support again beside each query batch:
-            # the statistics come from the support (or, transductively, support + queries).
-            state.update(X_support=X, y_support=y, n_classes=n_classes)
-        return state
+            # Batch-normalised encoders embed the support beside each query batch (the
+            # statistics come from the support, or transductively from support + queries),
+            # so embedding it here too would only double the work of `fit`.
+            return {"params": params, "X_support": X, "y_support": y, "n_classes": n_classes}
+        return {"params": params, "prototypes": self._prototypes(params, X, y, n_classes)}
+
+    def _prototypes(
+        self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
+    ) -> torch.Tensor:
+        """Class means of the support embeddings (normalised by support statistics)."""
+        z_s, _ = self._embed(params, X, X[:0])
+        return _class_means(z_s, y, n_classes)
 
     def _unscaled_scores(self, state: dict[str, Any], X: torch.Tensor) -> torch.Tensor:
         params = state["params"]
@@ -352,7 +360,14 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
     @property
     def prototypes_(self) -> Any:
         check_is_fitted(self)
-        return self.adaptation_["prototypes"].cpu().numpy()
+        state = self.adaptation_
+        if "prototypes" in state:
+            return state["prototypes"].cpu().numpy()
+        with torch.no_grad():
+            prototypes = self._prototypes(
+                state["params"], state["X_support"], state["y_support"], state["n_classes"]
+            )
+        return prototypes.cpu().numpy()
 
     @property
     def temperature_(self) -> float:

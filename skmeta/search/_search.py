@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import socket
 import time
 import warnings
 from collections.abc import Mapping, Sized
@@ -17,7 +18,7 @@ import numpy as np
 import optuna
 from optuna.pruners import BasePruner, NopPruner, WilcoxonPruner
 from optuna.samplers import BaseSampler, TPESampler
-from optuna.storages import BaseStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.metrics import accuracy_score, check_scoring, mean_squared_error
@@ -51,26 +52,38 @@ def open_storage(storage: Any, heartbeat_interval: int | None = 60) -> BaseStora
             f"optuna storage; got {type(storage).__name__}."
         )
     text = os.fspath(storage)
-    try:
-        if "://" not in text and text.endswith(_JOURNAL_SUFFIXES):
-            from optuna.storages.journal import JournalFileBackend, JournalStorage
+    for attempt in range(3):
+        try:
+            return _open(text, heartbeat_interval)
+        except Exception as exc:  # sqlalchemy and file errors, whatever the backend
+            if attempt < 2 and "IntegrityError" in type(exc).__name__:
+                # Workers that start together race to create the tables; the loser retries.
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise ValueError(
+                f"Could not open the Optuna storage {text!r}: {type(exc).__name__}: {exc}. "
+                "Pass a writable file path, an RDB URL such as 'sqlite:///search.db', or an "
+                "optuna storage object."
+            ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
-            return JournalStorage(JournalFileBackend(str(Path(text).resolve())))
-        url = text if "://" in text else f"sqlite:///{Path(text).resolve()}"
-        engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-        retry = RetryFailedTrialCallback(max_retry=1) if heartbeat_interval else None
+
+def _open(text: str, heartbeat_interval: int | None) -> BaseStorage:
+    if "://" not in text and text.endswith(_JOURNAL_SUFFIXES):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(str(Path(text).resolve())))
+    url = text if "://" in text else f"sqlite:///{Path(text).resolve()}"
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    with warnings.catch_warnings():  # heartbeats are experimental in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=1) if heartbeat_interval else None
         return RDBStorage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat_interval,
-            failed_trial_callback=retry,
+            heartbeat_stale_trial_callback=retry,
         )
-    except Exception as exc:  # sqlalchemy and file errors, whatever the backend
-        raise ValueError(
-            f"Could not open the Optuna storage {text!r}: {type(exc).__name__}: {exc}. Pass a "
-            "writable file path, an RDB URL such as 'sqlite:///search.db', or an optuna "
-            "storage object."
-        ) from exc
 
 
 class MetaSearch(BaseEstimator):
@@ -504,6 +517,22 @@ class _Objective:
         self.catch = () if search.error_score == "raise" else (Exception,)
 
     def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("skmeta:worker", f"{socket.gethostname()}:{os.getpid()}")
+        try:
+            return self._run(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            if self.catch:
+                warnings.warn(
+                    f"Trial {trial.number} failed and is marked FAIL ({type(exc).__name__}: "
+                    f"{exc}); the search goes on (error_score={self.search.error_score!r}).",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            raise
+
+    def _run(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.space)
         model = clone(self.search.estimator).set_params(**params)
         kwargs: dict[str, Any] = {}
