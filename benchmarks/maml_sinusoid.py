@@ -10,21 +10,20 @@ after about 70,000 meta-updates). No normalisation layers: ``transductive`` does
 Run (about 4 minutes per model at 20,000 meta-updates on one CPU core)::
 
     OMP_NUM_THREADS=1 python benchmarks/maml_sinusoid.py --n-meta-iterations 20000
+
+One method and K for a wall-clock budget, with a plot of the training curve::
+
+    python -m skmeta.benchmarks sinusoid --estimator maml --n-shot 10 --budget-minutes 5
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
-import sklearn
-import torch
-
-import skmeta
 from skmeta import MAMLRegressor, ReptileRegressor
+from skmeta.benchmarks import environment, write_record
 from skmeta.datasets import SinusoidTasks
 from skmeta.evaluation import evaluate
 
@@ -85,22 +84,14 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "maml_sinusoid",
         "config": vars(args) | {"inner_lr": 0.01, "meta_batch_size": 25, "adapt_steps": 1},
         "results": rows,
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **environment(),
     }
     out = (
         Path(args.output)
         if args.output
         else (Path(__file__).parent / "results" / f"maml_sinusoid_{args.n_meta_iterations}it.json")
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    write_record(record, out)
     print(f"record written to {out}")
     return record
 

@@ -25,33 +25,28 @@ It prints a table and writes ``benchmarks/results/multitask_school.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import sklearn
 import torch
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 
-import skmeta
+from skmeta.benchmarks import RIDGE_ALPHAS as ALPHAS
+from skmeta.benchmarks import SCHOOL_NETWORK as NET
+from skmeta.benchmarks import (
+    environment,
+    explained_variance,
+    independent_ridge,
+    split_within_tasks,
+    write_record,
+)
 from skmeta.datasets import load_school
 from skmeta.multitask import MultiTaskRegressor
 
 RESULTS = Path(__file__).parent / "results"
-ALPHAS = np.logspace(-2, 4, 13)
-NET = dict(
-    hidden_layer_sizes=(32,),
-    batch_size=128,
-    alpha=1e-4,
-    early_stopping=True,
-    validation_fraction=0.1,
-    n_iter_no_change=5,
-    max_epochs=100,
-)
 MODELS = {
     "MTL concat": dict(conditioning="concat"),
     "MTL additive": dict(conditioning="additive"),
@@ -62,36 +57,6 @@ MODELS = {
     "MTL independent, soft sharing 0.01": dict(conditioning="independent", sharing_penalty=0.01),
     "pooled MLP (conditioning='shared')": dict(conditioning="shared"),
 }
-
-
-def split_within_tasks(groups: np.ndarray, test_size: float, seed: int) -> np.ndarray:
-    """A test mask holding out ``test_size`` of each school's pupils."""
-    rng = np.random.default_rng(seed)
-    test = np.zeros(groups.shape[0], dtype=bool)
-    for t in np.unique(groups):
-        rows = rng.permutation(np.flatnonzero(groups == t))
-        test[rows[: int(round(test_size * rows.shape[0]))]] = True
-    return test
-
-
-def explained_variance(y: np.ndarray, pred: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
-    """(pooled over all test rows, mean over schools) of 1 - MSE / Var(y)."""
-    pooled = 1.0 - np.mean((y - pred) ** 2) / np.var(y)
-    per_task = []
-    for t in np.unique(groups):
-        rows = groups == t
-        if np.var(y[rows]) > 0:
-            per_task.append(1.0 - np.mean((y[rows] - pred[rows]) ** 2) / np.var(y[rows]))
-    return float(pooled), float(np.mean(per_task))
-
-
-def independent_ridge(X_tr, y_tr, g_tr, X_te, g_te) -> np.ndarray:
-    pred = np.zeros(X_te.shape[0])
-    for t in np.unique(g_tr):
-        rows = g_te == t
-        model = RidgeCV(alphas=ALPHAS).fit(X_tr[g_tr == t], y_tr[g_tr == t])
-        pred[rows] = model.predict(X_te[rows])
-    return pred
 
 
 def augmented(X: np.ndarray, groups: np.ndarray, tasks: np.ndarray) -> sp.csr_matrix:
@@ -204,17 +169,9 @@ def main(argv: list[str] | None = None) -> dict:
         "config": vars(args)
         | {"network": {k: list(v) if isinstance(v, tuple) else v for k, v in NET.items()}},
         "results": rows,
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {"platform": platform.platform(), "threads": args.threads},
+        **environment(),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record_, indent=2))
+    write_record(record_, args.output)
     return record_
 
 

@@ -10,23 +10,22 @@ Run (about 10 minutes on 2 CPU cores)::
 
     python benchmarks/protonet_omniglot.py --n-meta-iterations 4000
 
-It prints a table and writes a JSON record to ``benchmarks/results/``.
+It prints a table and writes a JSON record to ``benchmarks/results/``. The same
+comparison for a wall-clock budget rather than a number of episodes, with a plot::
+
+    python -m skmeta.benchmarks omniglot --estimator protonet --budget-minutes 10
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import torch
 
-import skmeta
 from skmeta import ProtoNetClassifier
+from skmeta.benchmarks import environment, write_record
 from skmeta.datasets import load_omniglot
 from skmeta.evaluation import evaluate
 from skmeta.tasks import EpisodeSampler
@@ -98,20 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
             "evaluation_seconds": eval_seconds,
             "final_train_loss": float(np.mean([h["loss"] for h in model.meta_history_[-100:]])),
         },
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "torch_threads": torch.get_num_threads(),
-            "device": str(model.device_),
-        },
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **environment(model.device_),
     }
     out = (
         Path(args.output)
@@ -122,8 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
             / f"protonet_omniglot_{args.n_way}w{args.n_shot}s_{args.n_meta_iterations}it.json"
         )
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    write_record(record, out)
     print(f"  record written to {out}")
     return record
 

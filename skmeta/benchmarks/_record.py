@@ -1,0 +1,104 @@
+"""What every benchmark record holds: versions, machine, time, and where it is written."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Where records go by default: ``benchmarks/results/`` of the current directory (the
+#: repository root, when run as ``python -m skmeta.benchmarks`` from a checkout).
+RESULTS_DIR = Path("benchmarks") / "results"
+
+
+def environment(device: Any = None) -> dict[str, dict[str, Any]]:
+    """Versions of the software and a description of the machine a benchmark ran on.
+
+    Parameters
+    ----------
+    device : torch.device or str, default=None
+        The device the estimator used (its ``device_``), recorded as given.
+
+    Returns
+    -------
+    env : dict
+        ``{"versions": {...}, "machine": {...}}``: python, numpy, torch, scikit-learn and
+        skmeta versions; platform, processor, CPU count, torch threads, CUDA device name.
+
+    Examples
+    --------
+    >>> from skmeta.benchmarks import environment
+    >>> sorted(environment()["versions"])
+    ['numpy', 'python', 'sklearn', 'skmeta', 'torch']
+    """
+    import sklearn
+    import torch
+
+    import skmeta
+
+    machine = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    if device is not None:
+        machine["device"] = str(device)
+    return {
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "sklearn": sklearn.__version__,
+            "skmeta": skmeta.__version__,
+        },
+        "machine": machine,
+    }
+
+
+def write_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write a benchmark record as indented JSON, creating the folder; return the path.
+
+    The record gains ``command`` (the command line that produced it) and ``date`` when it
+    has none.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> from skmeta.benchmarks import write_record
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = write_record({"result": {"mean": 0.9}}, Path(tmp) / "run.json")
+    ...     json.loads(path.read_text())["result"]
+    {'mean': 0.9}
+    """
+    record.setdefault("command", " ".join([Path(sys.executable).name, *sys.argv]))
+    record.setdefault("date", time.strftime("%Y-%m-%d %H:%M:%S"))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(record), indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON: numpy scalars and arrays as numbers and lists, NaN (an undefined
+    interval, from one task) as null, paths and other objects as strings."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -1,0 +1,81 @@
+"""`python -m skmeta.benchmarks`: each subcommand runs on a tiny budget and writes its record."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from skmeta.benchmarks import main
+
+RUNS = {
+    "omniglot": ["--estimator", "protonet", "--segment", "3", "--test-episodes", "10"],
+    "sinusoid": ["--estimator", "maml", "--segment", "5", "--test-tasks", "20"],
+    "school": ["--estimator", "additive", "--n-splits", "2"],
+}
+
+
+def run(benchmark, tmp_path, *extra):
+    output = tmp_path / f"{benchmark}.json"
+    command = [sys.executable, "-m", "skmeta.benchmarks", benchmark, "--budget-minutes", "0"]
+    command += [*RUNS[benchmark], "--no-progress", "--output", str(output), *extra]
+    env = os.environ | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(output.read_text()), done.stdout
+
+
+def check_record(record, stdout, subcommand, tmp_path):
+    assert record["benchmark"] == subcommand
+    assert record["config"]["estimator"] == RUNS[subcommand][1]
+    assert set(record["versions"]) == {"python", "numpy", "torch", "sklearn", "skmeta"}
+    assert record["machine"]["cpu_count"] >= 1
+    assert record["wall_seconds"] > 0
+    assert record["command"].startswith(f"python -m skmeta.benchmarks {subcommand}")
+    result = record["result"]
+    assert set(result) >= {"mean", "ci95", "metric"}
+    assert result["ci95"] is None or result["ci95"] >= 0
+    assert f"record written to {tmp_path}" in stdout
+
+
+def test_omniglot_meta_trains_and_scores_unseen_characters(tmp_path):
+    record, stdout = run("omniglot", tmp_path)
+    check_record(record, stdout, "omniglot", tmp_path)
+    results = record["results"]
+    assert results["final"]["metric"] == "accuracy" and results["final"]["n_tasks"] == 10
+    assert results["final"]["mean"] > 0.3  # above chance (20%) on 5-way 1-shot
+    assert record["config"]["resolved_params"]["backbone"] == "conv4"
+
+
+def test_sinusoid_record_curve_plot_and_estimator_parameters(tmp_path):
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "curve.png"
+    record, stdout = run("sinusoid", tmp_path, "--plot", str(figure), "--param", "inner_lr=0.02")
+    check_record(record, stdout, "sinusoid", tmp_path)
+    results = record["results"]
+    assert results["untrained"]["meta_updates"] == 0
+    assert results["final"]["meta_updates"] == results["meta_updates"] >= 5
+    assert results["final"] == results["curve"][-1]
+    assert results["final"]["metric"] == "mse" and results["final"]["n_tasks"] == 20
+    assert len(results["meta_history"]) == results["meta_updates"]
+    assert figure.stat().st_size > 0
+    assert record["config"]["param"] == {"inner_lr": 0.02}
+    assert record["config"]["resolved_params"]["inner_lr"] == 0.02
+
+
+def test_school_scores_the_baselines_on_the_same_splits(tmp_path):
+    record, stdout = run("school", tmp_path)
+    check_record(record, stdout, "school", tmp_path)
+    models = record["results"]["models"]
+    assert set(models) == {"additive", "independent ridge", "pooled ridge"}
+    assert {m["n_splits"] for m in models.values()} == {1}  # the budget allows one split
+    assert 0.2 < models["additive"]["mean"] < 0.6
+
+
+def test_bad_estimator_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["omniglot", "--estimator", "nope"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
