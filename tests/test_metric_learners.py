@@ -316,3 +316,17 @@ def test_protonet_train_n_way_larger_than_the_pool_is_a_clear_error():
         ProtoNetClassifier(n_way=12, n_query=5).meta_fit(X, y)
     with pytest.raises(ValueError, match="train_n_way"):
         ProtoNetClassifier(train_n_way=1).meta_fit(X, y)
+
+
+def test_protonet_conv4_prototypes_are_the_support_embeddings(images):
+    """With batch norm, `fit` defers embedding the support to prediction time; the
+    prototypes are still those of the support, normalised by its own statistics."""
+    X, _ = images
+    y = np.arange(8)  # 1-shot: each prototype is one support embedding
+    est = ProtoNetClassifier(backbone="conv4", random_state=0).fit(X[:8], y)
+    prototypes = est.prototypes_
+    assert prototypes.shape == (8, 64)
+    np.testing.assert_array_equal(est.predict(X[:8]), y)  # distance 0 to its own prototype
+    with torch.no_grad():
+        z = est.network_(torch.as_tensor(X[:8]))  # batch statistics of the support alone
+    np.testing.assert_allclose(prototypes, z.numpy(), rtol=1e-4, atol=1e-5)
