@@ -1,4 +1,8 @@
-"""Is meta-learning worth it? Compare the fine-tuning baseline with ProtoNet on Omniglot.
+"""
+Fine-tuning baseline against ProtoNet on Omniglot
+=================================================
+
+Is meta-learning worth it? Compare the fine-tuning baseline with ProtoNet on Omniglot.
 
 `FineTuneClassifier` pretrains a Conv-4 to classify training characters (ordinary
 supervised learning), then fits a new linear head on each test task's support set.

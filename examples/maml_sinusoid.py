@@ -1,4 +1,8 @@
-"""MAML on sinusoids: one gradient step from a meta-learned initialisation fits a new wave.
+"""
+MAML and a black-box regressor on sinusoids
+===========================================
+
+MAML on sinusoids: one gradient step from a meta-learned initialisation fits a new wave.
 
 Meta-trains `MAMLRegressor` (the 1-40-40-1 network of Finn et al., 2017) on random
 sinusoids, then adapts to a new one from 10 points with a single gradient step, next to

@@ -1,4 +1,8 @@
-"""Metric-based meta-learners side by side on Omniglot 5-way 1-shot.
+"""
+Metric-based meta-learners on Omniglot
+======================================
+
+Metric-based meta-learners side by side on Omniglot 5-way 1-shot.
 
 Meta-trains Prototypical, Matching, Relation and Siamese networks (Conv-4, 28x28, the
 embedded Omniglot) on the same 200 training episodes each and scores them on the same 100

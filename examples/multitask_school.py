@@ -1,4 +1,8 @@
-"""Multi-task regression on the School data: share across schools, adapt to new ones.
+"""
+Multi-task regression on the School data
+========================================
+
+Multi-task regression on the School data: share across schools, adapt to new ones.
 
 1. Train one network on 129 schools jointly, inside a scikit-learn pipeline, with the
    school ids routed as metadata; compare conditionings with the pooled and

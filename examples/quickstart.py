@@ -1,4 +1,8 @@
-"""Quickstart: meta-train a Prototypical Network on Omniglot and adapt it to new characters.
+"""
+Quickstart: ProtoNet on Omniglot
+================================
+
+Quickstart: meta-train a Prototypical Network on Omniglot and adapt it to new characters.
 
 Runs offline in about a minute on 2 CPU cores, on the Omniglot copy embedded in skmeta.
 """

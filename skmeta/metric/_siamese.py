@@ -26,7 +26,7 @@ class SiameseClassifier(
     __doc__ = f"""Siamese Networks: a verification network that classifies by the most similar shot.
 
     A twin encoder f_θ embeds both examples of a pair; their similarity is
-    p(x, x') = σ(Σ_j α_j |f_θ(x)_j − f_θ(x')_j| + b), a learned weighted L1 distance.
+    ``p(x, x') = σ(Σ_j α_j |f_θ(x)_j − f_θ(x')_j| + b)``, a learned weighted L1 distance.
     Meta-training is verification: every support × query pair of each episode is labelled
     same class or different, with a binary cross-entropy. `fit` stores the embedded support
     set; a query takes the class of its most similar support example. Without `meta_fit`,
