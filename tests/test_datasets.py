@@ -364,3 +364,23 @@ def test_sinusoid_repr_and_sample_argument():
     assert "random_state=0" in repr(tasks)
     with pytest.raises(ValueError, match="n must be an int >= 1"):
         tasks.sample(0)
+
+
+def test_linear_tasks():
+    from skmeta.datasets import LinearTasks
+
+    tasks = LinearTasks(n_support=4, n_query=6, n_tasks=3, n_features=2, random_state=0)
+    a, b = list(tasks), list(tasks)
+    assert len(a) == len(tasks) == 3
+    assert a[0].X_support.shape == (4, 2) and a[0].X_query.shape == (6, 2)
+    np.testing.assert_array_equal(a[1].y_query, b[1].y_query)  # an int seed repeats
+    w = a[0].descriptor
+    X = np.vstack([a[0].X_support, a[0].X_query])
+    y = np.concatenate([a[0].y_support, a[0].y_query])
+    assert np.abs(X @ w - y).max() < 0.5  # noise=0.1 around the task's own line
+    wide = LinearTasks(input_scale=5.0, random_state=0).sample(50)
+    assert np.std(np.vstack([t.X_support for t in wide])) == pytest.approx(5.0, rel=0.1)
+    for bad in ({"input_scale": 0}, {"noise": -1.0}, {"n_features": 0}):
+        with pytest.raises(ValueError):
+            LinearTasks(**bad).sample(1)
+    assert "input_scale=1.0" in repr(LinearTasks())

@@ -127,7 +127,9 @@ class MetaSearch(BaseEstimator):
     sampler : optuna.samplers.BaseSampler, default=None
         `optuna.samplers.TPESampler` seeded by ``random_state`` if None.
     pruner : "wilcoxon", optuna.pruners.BasePruner or None, default="wilcoxon"
-        ``"wilcoxon"`` is ``WilcoxonPruner(p_threshold=0.1)``; None never prunes.
+        ``"wilcoxon"`` is ``WilcoxonPruner(p_threshold=0.1, n_startup_steps=10)``: a trial
+        is scored on at least 10 validation tasks (few-shot task scores are noisy) before it
+        can be stopped. None never prunes.
     prune_on : {"auto", "tasks", "iterations"}, default="auto"
         What the intermediate values are. ``"tasks"``: the score of each validation task
         (a running mean for pruners other than Wilcoxon's). ``"iterations"``: the
@@ -361,7 +363,7 @@ class MetaSearch(BaseEstimator):
         if self.pruner == "wilcoxon":
             with warnings.catch_warnings():  # experimental in Optuna, stable in use
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                pruner: BasePruner = WilcoxonPruner(p_threshold=0.1)
+                pruner: BasePruner = WilcoxonPruner(p_threshold=0.1, n_startup_steps=10)
         elif self.pruner is None:
             pruner = NopPruner()
         elif isinstance(self.pruner, BasePruner):
