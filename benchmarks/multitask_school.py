@@ -34,8 +34,6 @@ import torch
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 
-from skmeta.benchmarks import RIDGE_ALPHAS as ALPHAS
-from skmeta.benchmarks import SCHOOL_NETWORK as NET
 from skmeta.benchmarks import (
     environment,
     explained_variance,
@@ -43,6 +41,8 @@ from skmeta.benchmarks import (
     split_within_tasks,
     write_record,
 )
+from skmeta.benchmarks._school import RIDGE_ALPHAS as ALPHAS
+from skmeta.benchmarks._school import SCHOOL_NETWORK as NET
 from skmeta.datasets import load_school
 from skmeta.multitask import MultiTaskRegressor
 

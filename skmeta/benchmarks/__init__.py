@@ -17,17 +17,9 @@ The helpers below are what the runner and the scripts in ``benchmarks/`` share.
 from ._budget import meta_fit_segments, meta_fit_within
 from ._cli import main
 from ._record import environment, write_record
-from ._school import (
-    RIDGE_ALPHAS,
-    SCHOOL_NETWORK,
-    explained_variance,
-    independent_ridge,
-    split_within_tasks,
-)
+from ._school import explained_variance, independent_ridge, split_within_tasks
 
 __all__ = [
-    "RIDGE_ALPHAS",
-    "SCHOOL_NETWORK",
     "environment",
     "explained_variance",
     "independent_ridge",
