@@ -559,7 +559,7 @@ class _Objective:
                 trial.report(scores[-1], step=int(i))
             else:
                 trial.report(float(np.mean(scores)), step=step)
-            if trial.should_prune():
+            if step + 1 < len(order) and trial.should_prune():  # a complete score stands
                 pruned = True
                 break
         arr = np.asarray(scores)
