@@ -473,3 +473,31 @@ def test_every_meta_trained_learner_reports_progress_to_callbacks():
     est = protonet(n_meta_iterations=3)
     est.meta_fit(blob_tasks()[0], callbacks=[lambda e, r: records.append(r["iteration"])])
     assert records == [1, 2, 3]
+
+
+def test_randomized_search_cv_over_meta_parameters_in_parallel():
+    """The sklearn path: tasks as groups, joblib workers; same result as one process."""
+    import sklearn
+    from scipy.stats import loguniform
+    from sklearn.model_selection import GroupKFold, RandomizedSearchCV
+
+    from skmeta.evaluation import episodic_scorer
+
+    X, y = make_blobs(400, n_features=8, centers=20, random_state=0)
+    groups = y // 5  # four tasks of five classes each
+
+    def run(n_jobs):
+        with sklearn.config_context(enable_metadata_routing=True):
+            est = protonet(n_query=5, n_meta_iterations=10).set_fit_request(groups=True)
+            search = RandomizedSearchCV(
+                est,
+                {"meta_lr": loguniform(1e-4, 1e-2)},
+                n_iter=2,
+                cv=GroupKFold(n_splits=2),
+                scoring=episodic_scorer(n_support=1),
+                n_jobs=n_jobs,
+                random_state=0,
+            )
+            return search.fit(X, y, groups=groups).cv_results_["mean_test_score"]
+
+    np.testing.assert_allclose(run(2), run(1))
