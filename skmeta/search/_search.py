@@ -294,23 +294,22 @@ class MetaSearch(BaseEstimator):
         self.warm_start_configurations_ = self._warm_start(study, space, meta_features, storage)
 
         objective = _Objective(self, space, tasks, y, groups, validation, prune_on, pruner, seed)
+        report = [_print_trial] if self.verbose else []
         start = time.perf_counter()
         while self._missing(study) > 0:
             if self.timeout is not None and time.perf_counter() - start > self.timeout:
                 break
-            study.optimize(objective, n_trials=1, catch=objective.catch, gc_after_trial=False)
-            if self.verbose:
-                last = study.trials[-1]
-                print(
-                    f"[MetaSearch] trial {last.number}: {last.state.name} {last.value} "
-                    f"{last.params}"
-                )
+            study.optimize(
+                objective, n_trials=1, catch=objective.catch, callbacks=report, gc_after_trial=False
+            )
         self.study_ = study
         self._collect(study)
         if self.refit:
             model = clone(self.estimator).set_params(**self.best_params_)
             tic = time.perf_counter()
-            self.best_estimator_ = model.meta_fit(tasks, *_array_args(y, groups))
+            self.best_estimator_ = model.meta_fit(
+                tasks, *_array_args(y, groups), **objective.meta_fit_kwargs()
+            )
             self.refit_time_ = time.perf_counter() - tic
         return self
 
@@ -534,12 +533,18 @@ class _Objective:
                 )
             raise
 
+    def meta_fit_kwargs(self) -> dict[str, Any]:
+        """With pruning across iterations, meta-training keeps its best prior on the first
+        (at most 20) validation tasks, which it scores every ``validation_interval``."""
+        if self.prune_on != "iterations":
+            return {}
+        return {"validation_tasks": self.validation[:20]}
+
     def _run(self, trial: optuna.Trial) -> float:
         params = suggest(trial, self.space)
         model = clone(self.search.estimator).set_params(**params)
-        kwargs: dict[str, Any] = {}
+        kwargs = self.meta_fit_kwargs()
         if self.prune_on == "iterations":
-            kwargs["validation_tasks"] = self.validation[: max(1, min(20, len(self.validation)))]
             kwargs["callbacks"] = [_IterationReporter(trial)]
         tic = time.perf_counter()
         model.meta_fit(self.tasks, *self.args, **kwargs)
@@ -591,6 +596,15 @@ class _IterationReporter:
         self.trial.report(float(record["val_score"]), step=int(record["iteration"]))
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at meta-iteration {record['iteration']}")
+
+
+def _print_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    pruned = " (pruned)" if trial.user_attrs.get(PRUNED_ATTR) else ""
+    print(
+        f"[MetaSearch] trial {trial.number} {trial.state.name.lower()}{pruned}: "
+        f"{trial.value} {trial.params}",
+        flush=True,
+    )
 
 
 def _accuracy(model: Any, X: Any, y: Any) -> float:
