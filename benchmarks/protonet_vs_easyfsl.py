@@ -1,0 +1,192 @@
+"""Meta-training speed: `ProtoNetClassifier` against easyfsl's `PrototypicalNetworks`.
+
+Same Conv-4 encoder (`skmeta.nn.Conv4`: 4 x [3x3 conv 64, batch norm, ReLU, 2x2
+max-pool]), same initial weights, same Omniglot episodes (28x28, the embedded copy of
+the Vinyals train split; 5-way 1-shot with 15 queries per class by default), same Adam
+step at lr 1e-3, one process, one machine:
+
+* ``skmeta``: ``ProtoNetClassifier(backbone="conv4").meta_fit(episodes)``, timed as a
+  whole (network construction, task preparation, the meta-training loop);
+* ``skmeta_transductive``: the same with ``transductive=True``;
+* ``easyfsl``: easyfsl's episodic training loop as its documentation writes it
+  (``process_support_set`` on the support, the model on the queries, cross-entropy,
+  ``backward``, ``step``), timed with the model and optimiser construction and the
+  numpy-to-tensor conversion of each episode.
+
+Both compute prototypes and distances the same way, but not the same normalisation.
+easyfsl embeds support and queries in two passes whose batch normalisation takes the
+statistics of each set, so a query's embedding depends on the other queries. skmeta by
+default (``transductive=False``) embeds them in one pass where every row is normalised
+with the statistics of the support set only, so that a query depends on the support
+alone; ``transductive=True`` normalises with the statistics of support and queries
+together (one fused ``F.batch_norm``), the same kind of computation as easyfsl's. The
+methods run round-robin, one round of ``--episodes`` episodes each, in a rotating
+order; reported: the median episodes per second over the rounds, and the ratios to
+easyfsl (target: at least 1).
+
+easyfsl imports torchvision, which installs here only as the pair torch 2.14.1 /
+torchvision 0.29.1, so the benchmark has an environment of its own, outside the repo::
+
+    python -m venv /work/venv-easyfsl
+    /work/venv-easyfsl/bin/pip install torch==2.14.1 torchvision==0.29.1 easyfsl
+    /work/venv-easyfsl/bin/pip install -e /work/main --no-deps
+    /work/venv-easyfsl/bin/pip install numpy scikit-learn scipy skorch optuna tqdm
+
+Run::
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 /work/venv-easyfsl/bin/python \\
+        benchmarks/protonet_vs_easyfsl.py
+
+It writes ``benchmarks/results/protonet_vs_easyfsl.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.metadata
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import torch
+from easyfsl.methods import PrototypicalNetworks
+from torch import nn
+
+import skmeta
+from skmeta import ProtoNetClassifier
+from skmeta.datasets import load_omniglot
+from skmeta.nn import Conv4
+from skmeta.tasks import EpisodeSampler
+
+
+def _run_skmeta(episodes: list, args: argparse.Namespace, transductive: bool) -> float:
+    clf = ProtoNetClassifier(
+        transductive=transductive,
+        backbone="conv4",
+        n_way=args.n_way,
+        n_shot=args.n_shot,
+        n_query=args.n_query,
+        meta_lr=1e-3,
+        n_meta_iterations=len(episodes),
+        device="cpu",
+        random_state=0,
+    )
+    tic = time.perf_counter()
+    clf.meta_fit(episodes)
+    return time.perf_counter() - tic
+
+
+def _run_easyfsl(episodes: list, encoder: nn.Module) -> float:
+    tic = time.perf_counter()
+    model = PrototypicalNetworks(copy.deepcopy(encoder))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    for task in episodes:
+        support = torch.as_tensor(task.X_support).unsqueeze(1)
+        query = torch.as_tensor(task.X_query).unsqueeze(1)
+        optimizer.zero_grad()
+        model.process_support_set(support, torch.as_tensor(task.y_support))
+        loss = loss_fn(model(query), torch.as_tensor(task.y_query))
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter() - tic
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-way", type=int, default=5)
+    parser.add_argument("--n-shot", type=int, default=1)
+    parser.add_argument("--n-query", type=int, default=15)
+    parser.add_argument("--episodes", type=int, default=20, help="episodes per round")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--output", default=None, help="JSON file (default: benchmarks/results/)")
+    args = parser.parse_args(argv)
+
+    X, y = load_omniglot("train")
+    sampler = EpisodeSampler(
+        X, y, n_way=args.n_way, n_shot=args.n_shot, n_query=args.n_query, random_state=0
+    )
+    episodes = sampler.sample(args.episodes)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        encoder = Conv4(in_channels=1)
+
+    runs = {
+        "skmeta": lambda: _run_skmeta(episodes, args, transductive=False),
+        "skmeta_transductive": lambda: _run_skmeta(episodes, args, transductive=True),
+        "easyfsl": lambda: _run_easyfsl(episodes, encoder),
+    }
+    for run in runs.values():  # warm-up
+        run()
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(args.rounds):
+        names = list(runs)
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            rates[name].append(args.episodes / runs[name]())
+
+    median = {name: statistics.median(v) for name, v in rates.items()}
+    ratio = median["skmeta"] / median["easyfsl"]
+    ratio_transductive = median["skmeta_transductive"] / median["easyfsl"]
+    setting = f"{args.n_way}-way {args.n_shot}-shot, {args.n_query} queries per class"
+    print(
+        f"Meta-training episodes per second, Omniglot {setting}, Conv-4 28x28, median of "
+        f"{args.rounds} rounds of {args.episodes} episodes, {torch.get_num_threads()} "
+        "torch thread(s):"
+    )
+    for name, value in median.items():
+        print(f"  {name:<20} {value:8.2f} episodes/s")
+    print(f"  ratio skmeta / easyfsl: {ratio:.3f}x  (target >= 1.0x)")
+    print(f"  ratio skmeta_transductive / easyfsl: {ratio_transductive:.3f}x")
+
+    record = {
+        "benchmark": "protonet_vs_easyfsl",
+        "config": vars(args)
+        | {
+            "backbone": "conv4 (skmeta.nn.Conv4, same initial weights)",
+            "image_size": 28,
+            "optimizer": "Adam, lr 1e-3",
+            "easyfsl_normalisation": "batch statistics of the support, then of the queries",
+            "split": "train (embedded copy)",
+        },
+        "results": {
+            "median_episodes_per_second": median,
+            "ratio": ratio,
+            "ratio_transductive": ratio_transductive,
+            "target_ratio": 1.0,
+            "all_rounds": rates,
+        },
+        "versions": {
+            "skmeta": skmeta.__version__,
+            "easyfsl": importlib.metadata.version("easyfsl"),
+            "torch": torch.__version__,
+            "sklearn": sklearn.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch_threads": torch.get_num_threads(),
+            "device": "cpu",
+        },
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    out = (
+        Path(args.output)
+        if args.output
+        else Path(__file__).parent / "results" / "protonet_vs_easyfsl.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2))
+    print(f"  record written to {out}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
