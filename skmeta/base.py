@@ -11,6 +11,12 @@ maths in four hooks:
 The mixin handles the forms a task collection takes, validation of inputs, devices,
 seeding, the meta-training loop with its progress bar and history, early stopping on
 validation tasks, checkpoint/resume, the exported `Prior`, and device-free pickling.
+
+An estimator that meta-trains another way keeps all of that by overriding the stages of
+`meta_fit` instead of `meta_fit` itself: ``_meta_data`` (what the meta-updates read),
+``_start_meta_training`` (network and optimiser), ``_meta_update`` (one step),
+``_restore_meta_training``, ``_finish_meta_training`` (the fitted state) and
+``_end_meta_training`` (clean-up).
 """
 
 from __future__ import annotations
@@ -203,6 +209,19 @@ class PreparedTask(NamedTuple):
     n_classes: int
 
 
+class MetaData(NamedTuple):
+    """What `meta_fit` reads, as its stages see it."""
+
+    #: Items the meta-updates consume: tasks, or whatever the estimator trains on.
+    stream: Iterator[Any]
+    #: Per-example shape of the inputs.
+    input_shape: tuple[int, ...]
+    #: Items of ``stream`` per meta-update (``meta_batch_size`` tasks by default).
+    items_per_update: int
+    #: Anything else the estimator's stages need to know about the data.
+    source: Any = None
+
+
 class MetaEstimatorMixin:
     """The meta-learning contract shared by every skmeta estimator.
 
@@ -262,7 +281,7 @@ class MetaEstimatorMixin:
         optimizer: torch.optim.Optimizer,
         device: torch.device,
     ) -> tuple[float, dict[str, float]]:
-        """One meta-update from ``meta_batch_size`` items of the task stream; return the loss.
+        """One meta-update from ``items_per_update`` items of the stream; return the loss.
 
         Override to train another way (e.g. a supervised step driven by skorch).
         """
@@ -275,6 +294,59 @@ class MetaEstimatorMixin:
     def _make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         """The outer-loop optimiser: Adam at ``meta_lr``."""
         return torch.optim.Adam(params, lr=self.meta_lr)
+
+    # ------------------------------------------------- stages of meta_fit
+    # `meta_fit` owns seeding, checkpoints, validation, the loop and the fitted state; an
+    # estimator that meta-trains another way (e.g. supervised pretraining driven by
+    # skorch) overrides these stages rather than `meta_fit`.
+    def _meta_data(self, tasks: Any, y: Any, groups: Any, seed: int) -> MetaData:
+        """What meta-training reads: tasks, ``meta_batch_size`` per meta-update."""
+        stream = self._task_stream(tasks, y, groups, seed)
+        first = next(stream, None)
+        if first is None:
+            raise ValueError("meta_fit received no tasks.")
+        return MetaData(
+            stream=chain([first], stream),
+            input_shape=tuple(first.X_support.shape[1:]),
+            items_per_update=self.meta_batch_size,
+        )
+
+    def _start_meta_training(
+        self, data: MetaData, device: torch.device
+    ) -> tuple[dict[str, torch.Tensor], torch.optim.Optimizer]:
+        """Build the network (``network_``, ``net_input_shape_``) and return θ and its
+        optimiser; runs under the initialisation seed."""
+        network, net_shape = self._build_network(data.input_shape, self._meta_n_outputs())
+        network = network.to(device)
+        params = self._initial_params(network, net_shape, data.input_shape, device)
+        for p in params.values():
+            p.requires_grad_(True)
+        self.network_, self.net_input_shape_ = network, net_shape
+        return params, self._make_optimizer(list(params.values()))
+
+    def _restore_meta_training(
+        self,
+        state: dict[str, Any],
+        params: dict[str, torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+    ) -> _MetaLoop:
+        """Load a checkpoint's θ and optimiser state; return the loop it stopped in."""
+        return _restore(state, params, optimizer)
+
+    def _finish_meta_training(
+        self, loop: _MetaLoop, params: dict[str, torch.Tensor], validated: bool
+    ) -> None:
+        """Store the fitted state: θ* (the best validated θ, else the last) and history."""
+        chosen = loop.best_params if loop.best_params is not None else params
+        self.meta_params_ = {k: v.detach().clone() for k, v in chosen.items()}
+        self.meta_history_ = loop.history
+        self.n_meta_iter_ = loop.start
+        if validated:
+            self.best_meta_iteration_ = loop.best_iteration
+            self.best_validation_score_ = loop.best_score
+
+    def _end_meta_training(self) -> None:
+        """Release what `_start_meta_training` held; runs even when meta-training failed."""
 
     def _adapt(
         self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
@@ -342,60 +414,44 @@ class MetaEstimatorMixin:
         self._validate_params()
         device = resolve_device(self.device)
         rs = check_random_state(self.random_state)
-        init_seed, stream_seed, val_seed = (int(s) for s in rs.randint(_SEED_MAX, size=3))
+        seeds = tuple(int(s) for s in rs.randint(_SEED_MAX, size=3))
         state = _load_checkpoint(checkpoint, self._checkpoint_key())
         if state is not None:
-            init_seed, stream_seed, val_seed = state["seeds"]
+            seeds = tuple(state["seeds"])
+        init_seed, stream_seed, val_seed = seeds
 
-        stream = self._task_stream(tasks, y, groups, stream_seed)
-        first = next(stream, None)
-        if first is None:
-            raise ValueError("meta_fit received no tasks.")
-        input_shape = tuple(first.X_support.shape[1:])
-        stream = chain([first], stream)
+        data = self._meta_data(tasks, y, groups, stream_seed)
         for name in ("network_", "net_input_shape_", "meta_params_", "meta_history_"):
             self.__dict__.pop(name, None)
         self._clear_adaptation()
-        self.meta_input_shape_ = input_shape
+        self.meta_input_shape_ = data.input_shape
         self.device_ = device
         validation = self._validation_list(validation_tasks, val_seed, device)
 
         with _seeded(init_seed, device):
-            network, net_shape = self._build_network(input_shape, self._meta_n_outputs())
-            network = network.to(device)
-            params = self._initial_params(network, net_shape, input_shape, device)
-        for p in params.values():
-            p.requires_grad_(True)
-        optimizer = self._make_optimizer(list(params.values()))
-
-        loop = _MetaLoop(history=[], best_score=-math.inf, best_params=None, stale=0, start=0)
-        if state is not None:
-            loop = _restore(state, params, optimizer)
-            for _ in range(loop.start * self.meta_batch_size):  # replay the task stream
-                next(stream, None)
-
-        self.network_, self.net_input_shape_ = network, net_shape
-
-        self._run_meta_loop(
-            loop,
-            stream,
-            params,
-            optimizer,
-            validation,
-            device,
-            init_seed,
-            checkpoint,
-            checkpoint_interval,
-            (init_seed, stream_seed, val_seed),
-            list(callbacks or ()),
-        )
-        chosen = loop.best_params if loop.best_params is not None else params
-        self.meta_params_ = {k: v.detach().clone() for k, v in chosen.items()}
-        self.meta_history_ = loop.history
-        self.n_meta_iter_ = loop.start
-        if validation is not None:
-            self.best_meta_iteration_ = loop.best_iteration
-            self.best_validation_score_ = loop.best_score
+            params, optimizer = self._start_meta_training(data, device)
+        try:
+            loop = _MetaLoop(history=[], best_score=-math.inf, best_params=None, stale=0, start=0)
+            if state is not None:
+                loop = self._restore_meta_training(state, params, optimizer)
+                for _ in range(loop.start * data.items_per_update):  # replay the stream
+                    next(data.stream, None)
+            self._run_meta_loop(
+                loop,
+                data,
+                params,
+                optimizer,
+                validation,
+                device,
+                init_seed,
+                checkpoint,
+                checkpoint_interval,
+                seeds,
+                list(callbacks or ()),
+            )
+            self._finish_meta_training(loop, params, validation is not None)
+        finally:
+            self._end_meta_training()
         return self
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> MetaEstimatorMixin:
@@ -648,7 +704,7 @@ class MetaEstimatorMixin:
     def _run_meta_loop(
         self,
         loop,
-        stream,
+        data,
         params,
         optimizer,
         validation,
@@ -678,7 +734,7 @@ class MetaEstimatorMixin:
                 torch.set_rng_state(loop.rng_state)
             try:
                 while loop.start < total:
-                    batch = list(islice(stream, self.meta_batch_size))
+                    batch = list(islice(data.stream, data.items_per_update))
                     if not batch:
                         warnings.warn(
                             f"The task stream ran out after {loop.start} meta-updates "

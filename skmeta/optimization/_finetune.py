@@ -16,9 +16,7 @@ less to train than skorch's bookkeeping per step.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator
-from itertools import chain
+from collections.abc import Iterable, Iterator
 from numbers import Integral, Real
 from typing import Any
 
@@ -26,7 +24,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
@@ -35,16 +32,7 @@ from skorch.dataset import unpack_data
 from torch import nn
 from torch.func import functional_call
 
-from ..base import (
-    _SEED_MAX,
-    MetaClassifierMixin,
-    MetaEstimatorMixin,
-    _load_checkpoint,
-    _MetaLoop,
-    _restore,
-    _seeded,
-    resolve_device,
-)
+from ..base import MetaClassifierMixin, MetaData, MetaEstimatorMixin, _MetaLoop
 from ..nn import BACKBONES, TaskBatchNorm, has_task_norm, make_predictor, reference_rows
 from ..tasks import Task
 
@@ -105,7 +93,8 @@ class _TaskPool:
 
     A task's labels map to its original classes (``task.classes``, set by
     `EpisodeSampler`) when it has them; otherwise each task's classes are new classes.
-    Classes are numbered as they first arrive, so the output layer grows with them. A
+    Classes are numbered as the tasks arrive through `encode`, so the output layer grows
+    with them, and replaying the stream on resume numbers them again the same way. A
     finite collection of ``period`` tasks is cycled over, so its i-th task comes back
     every ``period`` tasks with the same classes.
     """
@@ -120,8 +109,8 @@ class _TaskPool:
     def n_classes(self) -> int:
         return len(self.index)
 
-    def batch(self, tasks: list[Task]) -> tuple[np.ndarray, np.ndarray]:
-        Xs, codes = [], []
+    def encode(self, tasks: Iterable[Task]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Each task's examples and their global class numbers, numbering new classes."""
         for task in tasks:
             X, y = self._examples(task)
             labels, inverse = np.unique(y, return_inverse=True)
@@ -132,9 +121,13 @@ class _TaskPool:
                 keys = [("task", position, c) for c in labels.tolist()]
             self.n_tasks += 1
             ids = np.array([self.index.setdefault(k, len(self.index)) for k in keys])
-            Xs.append(X)
-            codes.append(ids[inverse])
-        return np.concatenate(Xs), np.concatenate(codes)
+            yield X, ids[inverse]
+
+    @staticmethod
+    def batch(
+        encoded: list[tuple[np.ndarray, np.ndarray]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return np.concatenate([X for X, _ in encoded]), np.concatenate([c for _, c in encoded])
 
     def _examples(self, task: Task) -> tuple[np.ndarray, np.ndarray]:
         if tuple(task.X_support.shape[1:]) != self.input_shape:
@@ -363,15 +356,7 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     # ------------------------------------------------------------ pretraining
     def meta_fit(
-        self,
-        tasks: Any,
-        y: Any = None,
-        groups: Any = None,
-        *,
-        validation_tasks: Any = None,
-        checkpoint: Any = None,
-        checkpoint_interval: int = 50,
-        callbacks: Any = None,
+        self, tasks: Any, y: Any = None, groups: Any = None, **kwargs: Any
     ) -> FineTuneClassifier:
         """Pretrain the body on all classes of the meta-training data.
 
@@ -399,104 +384,26 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         Returns
         -------
         self : object
+
+        Notes
+        -----
+        ``validation_tasks``, ``checkpoint``, ``checkpoint_interval`` and ``callbacks``
+        are keyword-only and go to `MetaEstimatorMixin.meta_fit`, which runs the loop;
+        this class supplies its stages (the pool or tasks, the skorch net, the step).
         """
-        self._validate_params()
-        device = resolve_device(self.device)
-        rs = check_random_state(self.random_state)
-        seeds = tuple(int(s) for s in rs.randint(_SEED_MAX, size=3))
-        state = _load_checkpoint(checkpoint, self._checkpoint_key())
-        if state is not None:
-            seeds = tuple(state["seeds"])
-        init_seed, stream_seed, val_seed = seeds
+        return super().meta_fit(tasks, y, groups, **kwargs)
 
-        source, stream, input_shape = self._pretraining_data(tasks, y, groups, stream_seed)
-        for name in ("network_", "net_input_shape_", "meta_params_", "meta_history_"):
-            self.__dict__.pop(name, None)
-        self._clear_adaptation()
-        self.meta_input_shape_ = input_shape
-        self.device_ = device
-        validation = self._validation_list(validation_tasks, val_seed, device)
-
-        with _seeded(init_seed, device):
-            network, net_shape = self._build_network(input_shape, max(source.n_classes, 1))
-            network = network.to(device)
-            self._frozen_names(network)  # a bad freeze fails now, not after pretraining
-            body = self._initial_params(network, net_shape, input_shape, device)
-            with torch.no_grad():
-                for name, p in network.named_parameters():
-                    if name in body:
-                        p.copy_(body[name])
-            net = _PretrainNet(
-                network,
-                criterion=nn.CrossEntropyLoss,
-                optimizer=torch.optim.Adam,
-                lr=self.meta_lr,
-                train_split=None,
-                device=device,
-                verbose=0,
-            ).initialize()
-
-        loop = _MetaLoop(history=[], best_score=-math.inf, best_params=None, stale=0, start=0)
-        if state is not None:
-            n_rows = state["params"]["head.weight"].shape[0]
-            if n_rows > net.module_.head.out_features:
-                _grow_head(net, n_rows)
-            loop = _restore(state, dict(net.module_.named_parameters()), net.optimizer_)
-            replayed = [next(stream) for _ in range(loop.start * self.meta_batch_size)]
-            if isinstance(source, _TaskPool):
-                source.batch(replayed)  # numbers the classes seen before the checkpoint
-        params = dict(net.module_.named_parameters())
-        self.network_, self.net_input_shape_ = net.module_, net_shape
-
-        self._pretraining = (net, source)
-        net.notify("on_train_begin")
-        try:
-            self._run_meta_loop(
-                loop,
-                stream,
-                params,
-                net.optimizer_,
-                validation,
-                device,
-                init_seed,
-                checkpoint,
-                checkpoint_interval,
-                seeds,
-                list(callbacks or ()),
-            )
-        finally:
-            net.notify("on_train_end")
-            del self._pretraining
-        chosen = loop.best_params if loop.best_params is not None else params
-        self.meta_params_ = {
-            k: v.detach().clone() for k, v in chosen.items() if k.startswith("body.")
-        }
-        self.meta_history_ = loop.history
-        self.pretrain_history_ = net.history
-        self.n_pretrain_classes_ = int(net.module_.head.out_features)
-        self.n_meta_iter_ = loop.start
-        if validation is not None:
-            self.best_meta_iteration_ = loop.best_iteration
-            self.best_validation_score_ = loop.best_score
-        return self
-
-    def _pretraining_data(
-        self, tasks: Any, y: Any, groups: Any, seed: int
-    ) -> tuple[_Pool | _TaskPool, Iterator[Any], tuple[int, ...]]:
-        """The pretraining data, the stream of its items (rows or tasks), the input shape."""
+    def _meta_data(self, tasks: Any, y: Any, groups: Any, seed: int) -> MetaData:
+        """A pool's rows, or tasks encoded as (examples, global classes); ``source``
+        turns the items of a step into one mini-batch."""
         if y is None:
-            if groups is not None:
-                raise ValueError("groups were given without y; call meta_fit(X, y, groups).")
-            stream = self._task_stream(tasks, None, None, seed)
-            first = next(stream, None)
-            if first is None:
-                raise ValueError("meta_fit received no tasks.")
-            input_shape = tuple(first.X_support.shape[1:])
+            tasks_data = super()._meta_data(tasks, None, groups, seed)
             try:
                 period = len(tasks)
             except TypeError:  # a generator, or an endless sampler
                 period = None
-            return _TaskPool(input_shape, period), chain([first], stream), input_shape
+            pool = _TaskPool(tasks_data.input_shape, period)
+            return tasks_data._replace(stream=pool.encode(tasks_data.stream), source=pool)
         X = check_array(tasks, allow_nd=True, dtype=[np.float32, np.float64])
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
@@ -508,8 +415,52 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             _, group_codes = np.unique(groups, return_inverse=True)
             pairs = np.stack([group_codes, codes], axis=1)
             _, codes = np.unique(pairs, axis=0, return_inverse=True)
-        pool = _Pool(X, codes.reshape(-1))
-        return pool, _pool_rows(X.shape[0], seed), tuple(X.shape[1:])
+        return MetaData(
+            stream=_pool_rows(X.shape[0], seed),
+            input_shape=tuple(X.shape[1:]),
+            items_per_update=self.meta_batch_size,
+            source=_Pool(X, codes.reshape(-1)),
+        )
+
+    def _start_meta_training(
+        self, data: MetaData, device: torch.device
+    ) -> tuple[dict[str, torch.Tensor], torch.optim.Optimizer]:
+        """The network (body and a head for the classes known so far) in a skorch net."""
+        network, net_shape = self._build_network(data.input_shape, max(data.source.n_classes, 1))
+        network = network.to(device)
+        self._frozen_names(network)  # a bad freeze fails now, not after pretraining
+        body = self._initial_params(network, net_shape, data.input_shape, device)
+        with torch.no_grad():
+            for name, p in network.named_parameters():
+                if name in body:
+                    p.copy_(body[name])
+        net = _PretrainNet(
+            network,
+            criterion=nn.CrossEntropyLoss,
+            optimizer=torch.optim.Adam,
+            lr=self.meta_lr,
+            train_split=None,
+            device=device,
+            verbose=0,
+        ).initialize()
+        self.network_, self.net_input_shape_ = net.module_, net_shape
+        self._pretraining = (net, data.source)
+        net.notify("on_train_begin")
+        return dict(net.module_.named_parameters()), net.optimizer_
+
+    def _restore_meta_training(
+        self,
+        state: dict[str, Any],
+        params: dict[str, torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+    ) -> _MetaLoop:
+        """The head first grows to the classes the checkpoint had seen."""
+        net, _ = self._pretraining
+        n_rows = state["params"]["head.weight"].shape[0]
+        if n_rows > net.module_.head.out_features:
+            _grow_head(net, n_rows)
+            params.update(net.module_.head.named_parameters(prefix="head"))
+        return super()._restore_meta_training(state, params, optimizer)
 
     def _meta_update(
         self,
@@ -527,6 +478,20 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         net.fit_loop(X_t, torch.as_tensor(y, device=device), epochs=1)
         record = net.history[-1]
         return float(record["train_loss"]), {"accuracy": record["batches"][-1]["train_acc"]}
+
+    def _finish_meta_training(
+        self, loop: _MetaLoop, params: dict[str, torch.Tensor], validated: bool
+    ) -> None:
+        super()._finish_meta_training(loop, params, validated)
+        # The pretraining head is thrown away: `fit` puts a new one on the body.
+        self.meta_params_ = {k: v for k, v in self.meta_params_.items() if k.startswith("body.")}
+        net, _ = self._pretraining
+        self.pretrain_history_ = net.history
+        self.n_pretrain_classes_ = int(net.module_.head.out_features)
+
+    def _end_meta_training(self) -> None:
+        net, _ = self.__dict__.pop("_pretraining")
+        net.notify("on_train_end")
 
     # ------------------------------------------------------------ adaptation
     def _build_network(
