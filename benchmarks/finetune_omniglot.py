@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget-minutes", type=float, default=10.0)
     parser.add_argument("--chunk", type=int, default=200, help="steps between time checks")
-    parser.add_argument("--batch-size", type=int, default=64, help="meta_batch_size")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch_size")
     parser.add_argument("--meta-lr", type=float, default=1e-3)
     parser.add_argument("--freeze", default="body", help='an int, or "body"')
     parser.add_argument("--finetune-lr", type=float, default=2e-2)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
         finetune_lr=args.finetune_lr,
         n_finetune_steps=args.n_finetune_steps,
         meta_lr=args.meta_lr,
-        meta_batch_size=args.batch_size,
+        batch_size=args.batch_size,
         random_state=args.random_state,
     )
 

@@ -13,7 +13,7 @@ from skmeta.tasks import EpisodeSampler
 @pytest.fixture(scope="module")
 def pretrained():
     X, y = make_pool(n_classes=12, n_per_class=10)
-    est = FineTuneClassifier(n_meta_iterations=20, meta_batch_size=32, random_state=0)
+    est = FineTuneClassifier(n_meta_iterations=20, batch_size=32, random_state=0)
     return est.meta_fit(X[y >= 4], y[y >= 4]), X, y
 
 
@@ -99,3 +99,55 @@ def test_fit_from_the_prior_ignores_random_state(pretrained):
     a = FineTuneClassifier(prior=est.export_prior(), random_state=1).fit(X_s, y_s)
     b = FineTuneClassifier(prior=est.export_prior(), random_state=2).fit(X_s, y_s)
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+
+
+def _examples_per_step(est):
+    return [b["train_batch_size"] for step in est.pretrain_history_ for b in step["batches"]]
+
+
+def _params_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_batch_size_is_examples_per_step_from_a_pool(pool):
+    X, y = pool
+    kw = dict(n_meta_iterations=5, batch_size=16, random_state=0)
+    est = FineTuneClassifier(meta_batch_size=3, **kw).meta_fit(X, y)
+    assert _examples_per_step(est) == [16] * 5
+    # meta_batch_size counts tasks, and a pool has none: it changes nothing here
+    other = FineTuneClassifier(meta_batch_size=7, **kw).meta_fit(X, y)
+    assert _params_equal(est.meta_params_, other.meta_params_)
+    est.set_params(batch_size=40).meta_fit(X, y, groups=y % 2)
+    assert _examples_per_step(est) == [40] * 5
+
+
+def test_meta_batch_size_is_tasks_per_step_from_tasks(pool):
+    X, y = pool
+    episodes = EpisodeSampler(X, y, n_way=5, n_shot=1, n_query=2, random_state=0)  # 15 rows
+    kw = dict(n_meta_iterations=4, meta_batch_size=3, random_state=0)
+    est = FineTuneClassifier(batch_size=16, **kw).meta_fit(episodes)
+    assert _examples_per_step(est) == [3 * 15] * 4
+    # batch_size counts a pool's examples: it changes nothing here
+    other = FineTuneClassifier(batch_size=99, **kw).meta_fit(episodes)
+    assert _params_equal(est.meta_params_, other.meta_params_)
+    pairs = [(X[y == c], y[y == c]) for c in range(6)]  # 20 rows per task
+    est.set_params(meta_batch_size=2).meta_fit(pairs)
+    assert _examples_per_step(est) == [2 * 20] * 4
+
+
+@pytest.mark.parametrize("source", ["pool", "episodes"])
+def test_resume_with_batch_sizes_equals_an_uninterrupted_run(pool, tmp_path, source):
+    X, y = pool
+    data = (X, y) if source == "pool" else (EpisodeSampler(X, y, 5, 1, 2, random_state=0),)
+    kw = dict(batch_size=24, meta_batch_size=3, random_state=0)
+    straight = FineTuneClassifier(n_meta_iterations=9, **kw).meta_fit(*data)
+    path = tmp_path / "pretrain.ckpt"
+    FineTuneClassifier(n_meta_iterations=4, **kw).meta_fit(*data, checkpoint=path)
+    resumed = FineTuneClassifier(n_meta_iterations=9, **kw).meta_fit(*data, checkpoint=path)
+    assert _params_equal(straight.meta_params_, resumed.meta_params_)
+    assert _examples_per_step(resumed) == _examples_per_step(straight)[4:]
+    for name in ("batch_size", "meta_batch_size"):
+        with pytest.raises(ValueError, match=f"{name} differ"):
+            FineTuneClassifier(n_meta_iterations=9, **{**kw, name: 5}).meta_fit(
+                *data, checkpoint=path
+            )

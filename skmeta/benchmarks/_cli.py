@@ -37,7 +37,7 @@ OMNIGLOT_ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {
     "metasgd": ("MAMLClassifier", _MAML_OMNIGLOT | {"learn_inner_lr": True}),
     "reptile": ("ReptileClassifier", {}),
     "blackbox": ("BlackBoxClassifier", {}),
-    "finetune": ("FineTuneClassifier", {"meta_batch_size": 64}),
+    "finetune": ("FineTuneClassifier", {"batch_size": 64}),
 }
 #: Sinusoid estimators, on the 1-40-40-1 network of Finn et al. (2017).
 SINUSOID_ESTIMATORS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -239,10 +239,17 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     n_meta_iterations : int, default=1000
         Pretraining steps (mini-batches), each one skorch epoch and one record of
         ``meta_history_``.
-    meta_batch_size : int, default=64
-        Mini-batch of a pretraining step: ``meta_batch_size`` examples drawn from the
-        pool (epoch by epoch, in random order) when `meta_fit` gets a labelled pool; all
-        examples (support and query) of ``meta_batch_size`` tasks when it gets tasks.
+    batch_size : int, default=64
+        Examples per pretraining step when `meta_fit` gets a labelled pool
+        (``meta_fit(X, y)`` or ``meta_fit(X, y, groups)``), drawn epoch by epoch in
+        random order. Unused when `meta_fit` gets tasks.
+    meta_batch_size : int, default=4
+        Tasks per pretraining step when `meta_fit` gets tasks (a list or a sampler): a
+        step trains on all their examples, support and query. Unused when `meta_fit`
+        gets a labelled pool. (Development versions before 0.1 counted a pool's
+        examples with ``meta_batch_size`` too, default 64; that is now ``batch_size``,
+        so that ``meta_batch_size`` means tasks per step here as for every skmeta
+        meta-learner.)
     validation_interval : int, default=100
         Steps between two scorings of ``validation_tasks`` (fine-tune, then score).
     patience : int, default=None
@@ -286,9 +293,11 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     The pretraining problem has one class per class of a pool ``meta_fit(X, y)``, per
     (group, label) pair of ``meta_fit(X, y, groups)``, per original class of tasks that
     carry ``task.classes`` (episodes of `EpisodeSampler`), and per label of each task
-    otherwise. From tasks, `meta_fit` reads ``n_meta_iterations * meta_batch_size`` tasks
-    from an endless sampler, or cycles over a finite list (whose tasks keep their
-    classes from one pass to the next); the output layer grows as new classes arrive.
+    otherwise. From a pool, `meta_fit` trains on ``n_meta_iterations * batch_size``
+    examples, epoch after epoch. From tasks, it reads ``n_meta_iterations *
+    meta_batch_size`` tasks from an endless sampler, or cycles over a finite list (whose
+    tasks keep their classes from one pass to the next); the output layer grows as new
+    classes arrive.
 
     References
     ----------
@@ -316,6 +325,7 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         "finetune_lr": [Interval(Real, 0, None, closed="neither")],
         "n_finetune_steps": [Interval(Integral, 1, None, closed="left")],
         "transductive": ["boolean"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
     }
     _architecture_params = ("backbone", "hidden_layer_sizes")
 
@@ -330,7 +340,8 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         transductive: bool = False,
         meta_lr: float = 1e-3,
         n_meta_iterations: int = 1000,
-        meta_batch_size: int = 64,
+        batch_size: int = 64,
+        meta_batch_size: int = 4,
         validation_interval: int = 100,
         patience: int | None = None,
         prior: Any = None,
@@ -346,6 +357,7 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.transductive = transductive
         self.meta_lr = meta_lr
         self.n_meta_iterations = n_meta_iterations
+        self.batch_size = batch_size
         self.meta_batch_size = meta_batch_size
         self.validation_interval = validation_interval
         self.patience = patience
@@ -418,7 +430,7 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         return MetaData(
             stream=_pool_rows(X.shape[0], seed),
             input_shape=tuple(X.shape[1:]),
-            items_per_update=self.meta_batch_size,
+            items_per_update=self.batch_size,
             source=_Pool(X, codes.reshape(-1)),
         )
 
