@@ -7,8 +7,9 @@ classes) and reports the mean query accuracy with its 95% interval. Batch normal
 is non-transductive (``transductive=False``): at test time, statistics come from each
 episode's support set.
 
-The budget is spent in chunks of ``--chunk`` steps that resume from a checkpoint, so the
-run equals one uninterrupted `meta_fit` of the total number of steps.
+The budget is spent in chunks of ``--chunk`` steps that resume from a checkpoint
+(`skmeta.benchmarks.meta_fit_within`), so the run equals one uninterrupted `meta_fit` of
+the total number of steps.
 
 Run (about 7 minutes on 2 CPU cores with a 5-minute budget)::
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +32,7 @@ import torch
 
 import skmeta
 from skmeta import FineTuneClassifier
+from skmeta.benchmarks import meta_fit_within
 from skmeta.datasets import load_omniglot
 from skmeta.evaluation import evaluate
 from skmeta.tasks import EpisodeSampler
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data-home", default=None, help="defaults to the embedded copy")
     parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--output", default=None, help="JSON file (default: benchmarks/results/)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     freeze = args.freeze if args.freeze == "body" else int(args.freeze)
 
@@ -65,16 +67,15 @@ def main(argv: list[str] | None = None) -> dict:
         random_state=args.random_state,
     )
 
-    budget = 60 * args.budget_minutes
-    tic = time.perf_counter()
-    steps = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        checkpoint = Path(tmp) / "pretrain.ckpt"
-        while time.perf_counter() - tic < budget:
-            steps += args.chunk
-            model = FineTuneClassifier(n_meta_iterations=steps, **params)
-            model.meta_fit(X_train, y_train, checkpoint=checkpoint)
-    train_seconds = time.perf_counter() - tic
+    model = FineTuneClassifier(**params)
+    steps, train_seconds = meta_fit_within(
+        model,
+        X_train,
+        y_train,
+        budget_seconds=60 * args.budget_minutes,
+        segment=args.chunk,
+        progress=not args.no_progress,
+    )
     print(
         f"pretrained {steps} steps of {args.batch_size} examples on "
         f"{model.n_pretrain_classes_} classes in {train_seconds / 60:.1f} min"
