@@ -368,7 +368,15 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     # ------------------------------------------------------------ pretraining
     def meta_fit(
-        self, tasks: Any, y: Any = None, groups: Any = None, **kwargs: Any
+        self,
+        tasks: Any,
+        y: Any = None,
+        groups: Any = None,
+        *,
+        validation_tasks: Any = None,
+        checkpoint: Any = None,
+        checkpoint_interval: int = 50,
+        callbacks: Any = None,
     ) -> FineTuneClassifier:
         """Pretrain the body on all classes of the meta-training data.
 
@@ -399,11 +407,18 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
         Notes
         -----
-        ``validation_tasks``, ``checkpoint``, ``checkpoint_interval`` and ``callbacks``
-        are keyword-only and go to `MetaEstimatorMixin.meta_fit`, which runs the loop;
-        this class supplies its stages (the pool or tasks, the skorch net, the step).
+        `MetaEstimatorMixin.meta_fit` runs the loop; this class supplies its stages (the
+        pool or tasks, the skorch net, the step).
         """
-        return super().meta_fit(tasks, y, groups, **kwargs)
+        return super().meta_fit(
+            tasks,
+            y,
+            groups,
+            validation_tasks=validation_tasks,
+            checkpoint=checkpoint,
+            checkpoint_interval=checkpoint_interval,
+            callbacks=callbacks,
+        )
 
     def _meta_data(self, tasks: Any, y: Any, groups: Any, seed: int) -> MetaData:
         """A pool's rows, or tasks encoded as (examples, global classes); ``source``
