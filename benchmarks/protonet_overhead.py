@@ -28,18 +28,15 @@ It prints the medians and the ratio and writes ``benchmarks/results/protonet_ove
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
 import torch
 
-import skmeta
 from skmeta import ProtoNetClassifier
+from skmeta.benchmarks import environment, write_record
 from skmeta.datasets import load_omniglot
 from skmeta.nn import reference_rows
 from skmeta.tasks import EpisodeSampler
@@ -126,28 +123,11 @@ def main(argv: list[str] | None = None) -> dict:
                 name: [float(q) for q in np.percentile(t, [25, 75])] for name, t in times.items()
             },
         },
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "torch_threads": torch.get_num_threads(),
-            "device": "cpu",
-        },
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **environment(device="cpu"),
     }
-    out = (
-        Path(args.output)
-        if args.output
-        else Path(__file__).parent / "results" / "protonet_overhead.json"
+    out = write_record(
+        record, args.output or Path(__file__).parent / "results" / "protonet_overhead.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
     print(f"  record written to {out}")
     return record
 

@@ -57,20 +57,16 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.metadata
-import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
-import numpy as np
-import sklearn
 import torch
 from easyfsl.methods import PrototypicalNetworks
 from torch import nn
 
-import skmeta
 from skmeta import ProtoNetClassifier
+from skmeta.benchmarks import environment, write_record
 from skmeta.datasets import load_omniglot
 from skmeta.nn import Conv4
 from skmeta.tasks import EpisodeSampler
@@ -174,29 +170,12 @@ def main(argv: list[str] | None = None) -> dict:
             "target_ratio": 1.0,
             "all_rounds": rates,
         },
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "easyfsl": importlib.metadata.version("easyfsl"),
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "torch_threads": torch.get_num_threads(),
-            "device": "cpu",
-        },
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **environment(device="cpu"),
     }
-    out = (
-        Path(args.output)
-        if args.output
-        else Path(__file__).parent / "results" / "protonet_vs_easyfsl.json"
+    record["versions"]["easyfsl"] = importlib.metadata.version("easyfsl")
+    out = write_record(
+        record, args.output or Path(__file__).parent / "results" / "protonet_vs_easyfsl.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
     print(f"  record written to {out}")
     return record
 
