@@ -21,18 +21,13 @@ It prints a table and writes a JSON record to ``benchmarks/results/``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
-import torch
 
-import skmeta
 from skmeta import FineTuneClassifier
-from skmeta.benchmarks import meta_fit_within
+from skmeta.benchmarks import environment, meta_fit_within, write_record
 from skmeta.datasets import load_omniglot
 from skmeta.evaluation import evaluate
 from skmeta.tasks import EpisodeSampler
@@ -115,30 +110,12 @@ def main(argv: list[str] | None = None) -> dict:
             "final_train_loss": float(np.mean(losses)),
             "final_train_accuracy": float(np.mean(accuracies)),
         },
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "torch": torch.__version__,
-            "sklearn": sklearn.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "torch_threads": torch.get_num_threads(),
-            "device": str(model.device_),
-        },
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **environment(model.device_),
     }
-    out = (
-        Path(args.output)
-        if args.output
-        else Path(__file__).parent
-        / "results"
-        / f"finetune_omniglot_{args.budget_minutes:g}min.json"
+    default = (
+        Path(__file__).parent / "results" / f"finetune_omniglot_{args.budget_minutes:g}min.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    out = write_record(record, args.output or default)
     print(f"wrote {out}")
     return record
 

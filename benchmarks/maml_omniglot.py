@@ -15,16 +15,10 @@ Run (the published MAML figures are 98.7% 5-way 1-shot and 95.8% 20-way 1-shot):
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
 from pathlib import Path
 
-import torch
-
-import skmeta
 from skmeta import MAMLClassifier
-from skmeta.benchmarks import meta_fit_segments
+from skmeta.benchmarks import environment, meta_fit_segments, write_record
 from skmeta.datasets import load_omniglot
 from skmeta.evaluation import evaluate
 from skmeta.tasks import EpisodeSampler
@@ -108,18 +102,10 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "maml_omniglot",
         "config": vars(args) | {"backbone": "conv4", "transductive": False, "image_size": 28},
         "results": rows,
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **environment(getattr(est, "device_", None)),
     }
     name = f"maml_omniglot_{args.method}_{args.n_way}w{args.n_shot}s.json"
-    out = Path(args.output) if args.output else Path(__file__).parent / "results" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    out = write_record(record, args.output or Path(__file__).parent / "results" / name)
     print(f"record written to {out}")
     return record
 
