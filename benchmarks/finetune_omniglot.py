@@ -28,9 +28,9 @@ import numpy as np
 
 from skmeta import FineTuneClassifier
 from skmeta.benchmarks import environment, meta_fit_within, write_record
+from skmeta.benchmarks._omniglot import omniglot_test_episodes
 from skmeta.datasets import load_omniglot
 from skmeta.evaluation import evaluate
-from skmeta.tasks import EpisodeSampler
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -78,15 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = {}
     for n_way in (5, 20):
-        tasks = EpisodeSampler(
-            X_test,
-            y_test,
-            n_way=n_way,
-            n_shot=1,
-            n_query=15,
-            n_episodes=args.test_episodes,
-            random_state=12345,
-        )
+        tasks = omniglot_test_episodes(X_test, y_test, n_way, 1, args.test_episodes)
         tic = time.perf_counter()
         score = evaluate(model, tasks, n_tasks=None)
         seconds = time.perf_counter() - tic

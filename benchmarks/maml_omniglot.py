@@ -19,9 +19,9 @@ from pathlib import Path
 
 from skmeta import MAMLClassifier
 from skmeta.benchmarks import environment, meta_fit_segments, write_record
+from skmeta.benchmarks._omniglot import omniglot_test_episodes
 from skmeta.datasets import load_omniglot
 from skmeta.evaluation import evaluate
-from skmeta.tasks import EpisodeSampler
 
 METHODS = {
     "maml": {},
@@ -49,15 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     X_train, y_train = load_omniglot("train")
     X_test, y_test = load_omniglot("test")
-    test = EpisodeSampler(
-        X_test,
-        y_test,
-        n_way=args.n_way,
-        n_shot=args.n_shot,
-        n_query=15,
-        n_episodes=args.test_episodes,
-        random_state=12345,
-    )
+    test = omniglot_test_episodes(X_test, y_test, args.n_way, args.n_shot, args.test_episodes)
     est = MAMLClassifier(
         backbone="conv4",
         n_way=args.n_way,

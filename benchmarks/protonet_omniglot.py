@@ -26,9 +26,9 @@ import numpy as np
 
 from skmeta import ProtoNetClassifier
 from skmeta.benchmarks import environment, write_record
+from skmeta.benchmarks._omniglot import omniglot_test_episodes
 from skmeta.datasets import load_omniglot
 from skmeta.evaluation import evaluate
-from skmeta.tasks import EpisodeSampler
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -47,15 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     X_train, y_train = load_omniglot("train", data_home=args.data_home)
     X_test, y_test = load_omniglot("test", data_home=args.data_home)
-    test_tasks = EpisodeSampler(
-        X_test,
-        y_test,
-        n_way=args.n_way,
-        n_shot=args.n_shot,
-        n_query=15,
-        n_episodes=args.test_episodes,
-        random_state=12345,
-    )
+    test_tasks = omniglot_test_episodes(X_test, y_test, args.n_way, args.n_shot, args.test_episodes)
     params = dict(
         backbone="conv4",
         n_way=args.train_n_way,

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._budget import meta_fit_segments
+from ._omniglot import omniglot_test_episodes
 from ._record import RESULTS_DIR, environment, write_record
 from ._school import (
     RIDGE_ALPHAS,
@@ -259,19 +260,10 @@ def _meta_train_and_score(est, args, train, evaluate) -> tuple[dict[str, Any], A
 def _omniglot(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
     from ..datasets import load_omniglot
     from ..evaluation import evaluate
-    from ..tasks import EpisodeSampler
 
     X_train, y_train = load_omniglot("train", data_home=args.data_home)
     X_test, y_test = load_omniglot("test", data_home=args.data_home)
-    test = EpisodeSampler(
-        X_test,
-        y_test,
-        n_way=args.n_way,
-        n_shot=args.n_shot,
-        n_query=15,
-        n_episodes=args.test_episodes,
-        random_state=12345,
-    )
+    test = omniglot_test_episodes(X_test, y_test, args.n_way, args.n_shot, args.test_episodes)
     shared = dict(
         backbone="conv4",
         n_way=args.train_n_way or args.n_way,
