@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from itertools import islice
 from typing import Any
 
@@ -184,9 +184,11 @@ class WarmStart:
         self.storage = storage
 
     def __repr__(self) -> str:
+        # len() only: listing a generator of studies here would use it up before `load`.
+        n = len(self.studies) if isinstance(self.studies, Sized) else "?"
         return (
             f"WarmStart(strategy={self.strategy!r}, n_configs={self.n_configs}, "
-            f"{len(list(self.studies))} earlier searches)"
+            f"{n} earlier searches)"
         )
 
     def load(self, storage: Any = None) -> list[optuna.Study]:
