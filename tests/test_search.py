@@ -222,6 +222,32 @@ def test_storage_that_cannot_be_opened():
             search.fit(train, validation_tasks=val)
 
 
+def test_workers_opening_a_new_storage_together_all_succeed(tmp_path):
+    # Workers started at once race to create the tables of a fresh SQLite file; the losers
+    # see "table ... already exists" and must retry instead of failing (a CI run once did).
+    import threading
+
+    for rep in range(5):
+        url = f"sqlite:///{tmp_path / f'race{rep}.db'}"
+        barrier = threading.Barrier(4)
+        errors = []
+
+        def open_it(url=url, barrier=barrier, errors=errors):
+            barrier.wait()
+            try:
+                open_storage(url, heartbeat_interval=None)
+            except Exception as exc:  # noqa: BLE001 - the test reports whatever failed
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors, errors
+        assert optuna.get_all_study_summaries(open_storage(url, None)) == []
+
+
 def test_empty_or_missing_tasks():
     train, val = blob_tasks(n_val=2)
     search = MetaSearch(protonet(), {"meta_lr": (1e-4, 1e-2)}, n_trials=1)

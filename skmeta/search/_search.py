@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import random
 import socket
 import time
 import warnings
@@ -31,6 +32,7 @@ from ._warmstart import META_FEATURES_ATTR, PRUNED_ATTR, WarmStart, task_meta_fe
 _Z95 = 1.959963984540054
 _JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
 _VALIDATION_ATTR = "skmeta:validation_fingerprint"
+_OPEN_ATTEMPTS = 6
 
 
 def open_storage(storage: Any, heartbeat_interval: int | None = 60) -> BaseStorage | None:
@@ -52,13 +54,15 @@ def open_storage(storage: Any, heartbeat_interval: int | None = 60) -> BaseStora
             f"optuna storage; got {type(storage).__name__}."
         )
     text = os.fspath(storage)
-    for attempt in range(3):
+    for attempt in range(_OPEN_ATTEMPTS):
         try:
             return _open(text, heartbeat_interval)
         except Exception as exc:  # sqlalchemy and file errors, whatever the backend
-            if attempt < 2 and "IntegrityError" in type(exc).__name__:
-                # Workers that start together race to create the tables; the loser retries.
-                time.sleep(0.5 * (attempt + 1))
+            if attempt < _OPEN_ATTEMPTS - 1 and _is_creation_race(exc):
+                # Workers that start together race to create the tables: the loser sees
+                # "table ... already exists", a duplicate version row or a locked file.
+                # The winner's tables are there (or soon will be); opening again succeeds.
+                time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
                 continue
             raise ValueError(
                 f"Could not open the Optuna storage {text!r}: {type(exc).__name__}: {exc}. "
@@ -66,6 +70,16 @@ def open_storage(storage: Any, heartbeat_interval: int | None = 60) -> BaseStora
                 "optuna storage object."
             ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_creation_race(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    if name == "IntegrityError":
+        return True
+    if name == "OperationalError":
+        text = str(exc).lower()
+        return "already exists" in text or "database is locked" in text
+    return False
 
 
 def _open(text: str, heartbeat_interval: int | None) -> BaseStorage:
