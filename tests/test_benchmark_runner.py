@@ -41,12 +41,26 @@ def check_record(record, stdout, subcommand, tmp_path):
 
 
 def test_omniglot_meta_trains_and_scores_unseen_characters(tmp_path):
-    record, stdout = run("omniglot", tmp_path)
+    record, stdout = run("omniglot", tmp_path, "--also-test", "10w2s", "5w1s")
     check_record(record, stdout, "omniglot", tmp_path)
     results = record["results"]
     assert results["final"]["metric"] == "accuracy" and results["final"]["n_tasks"] == 10
     assert results["final"]["mean"] > 0.3  # above chance (20%) on 5-way 1-shot
     assert record["config"]["resolved_params"]["backbone"] == "conv4"
+    # The final model is also scored on the other settings (5w1s, the headline, only once).
+    settings = results["settings"]
+    assert list(settings) == ["5w1s", "10w2s"]
+    assert settings["5w1s"] == results["final"]
+    assert settings["10w2s"]["n_tasks"] == 10 and settings["10w2s"]["mean"] > 0.15  # chance 10%
+    assert "final model, 10w2s: " in stdout
+
+
+@pytest.mark.parametrize("setting", ["5x1", "1w1s", "20w0s", "w5s"])
+def test_bad_test_setting_is_refused(setting, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["omniglot", "--also-test", setting])
+    assert exit_.value.code == 2
+    assert "expected a setting such as 20w5s" in capsys.readouterr().err
 
 
 def test_sinusoid_record_curve_plot_and_estimator_parameters(tmp_path):

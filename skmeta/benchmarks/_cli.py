@@ -71,6 +71,14 @@ def _param(text: str) -> tuple[str, Any]:
         return key, value  # a bare string: freeze=body
 
 
+def _setting(text: str) -> tuple[int, int]:
+    """``20w5s`` -> (20, 5): an N-way K-shot test setting."""
+    way, sep, shot = text.lower().removesuffix("s").partition("w")
+    if not (sep and way.isdigit() and shot.isdigit() and int(way) >= 2 and int(shot) >= 1):
+        raise argparse.ArgumentTypeError(f"expected a setting such as 20w5s, got {text!r}")
+    return int(way), int(shot)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m skmeta.benchmarks",
@@ -117,6 +125,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-n-way", type=int, default=None, help="default: --n-way")
     p.add_argument("--train-n-query", type=int, default=15)
     p.add_argument("--test-episodes", type=int, default=600)
+    p.add_argument(
+        "--also-test",
+        nargs="+",
+        type=_setting,
+        default=[],
+        metavar="NwKs",
+        help="also score the final model on these test settings, e.g. 20w1s 5w5s 20w5s "
+        "(for learners whose fit takes any number of ways and shots)",
+    )
     p.add_argument("--data-home", default=None, help="default: the embedded 28x28 copy")
 
     p = sub.add_parser("sinusoid", help="regression on sine waves (Finn et al., 2017)")
@@ -278,6 +295,17 @@ def _omniglot(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
     results, device = _meta_train_and_score(
         est, args, (X_train, y_train), lambda e: evaluate(e, test, n_tasks=None)
     )
+    # The final model on the other test settings: one meta-training run, several figures.
+    settings = {f"{args.n_way}w{args.n_shot}s": results["final"]}
+    for way, shot in args.also_test:
+        key = f"{way}w{shot}s"
+        if key not in settings:
+            episodes = omniglot_test_episodes(X_test, y_test, way, shot, args.test_episodes)
+            score = evaluate(est, episodes, n_tasks=None)
+            print(f"final model, {key}: {score}", flush=True)
+            settings[key] = {"minutes": results["final"]["minutes"], **_score(score)}
+    if len(settings) > 1:
+        results["settings"] = settings
     name = f"omniglot_{args.estimator}_{args.n_way}w{args.n_shot}s_{args.budget_minutes:g}min"
     return name, results, device
 
