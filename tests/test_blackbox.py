@@ -1,13 +1,16 @@
 """Behaviour of the conditional-neural-process estimators a user relies on."""
 
 import time
+from functools import partial
 from itertools import chain
 
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 
 from skmeta import BlackBoxClassifier, BlackBoxRegressor
+from skmeta.blackbox._cnp import _DotAttention
 from skmeta.datasets import SinusoidTasks
 
 
@@ -28,13 +31,16 @@ def test_predict_return_std_shapes_and_positivity(sinusoid_regressor):
     np.testing.assert_allclose(mean, reg.predict(task.X_query))
 
 
-@pytest.mark.parametrize("make", [BlackBoxRegressor, BlackBoxClassifier])
+@pytest.mark.parametrize(
+    "make",
+    [BlackBoxRegressor, BlackBoxClassifier, partial(BlackBoxRegressor, aggregation="attention")],
+)
 def test_support_order_does_not_matter(make):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(12, 3)), np.repeat([0, 1, 2], 4)
     est = make(random_state=0)
     order = rng.permutation(12)
-    predict = est.predict if make is BlackBoxRegressor else est.predict_proba
+    predict = est.predict if make is not BlackBoxClassifier else est.predict_proba
     first = (est.fit(X, y), predict(X))[1]
     shuffled = (est.fit(X[order], y[order]), predict(X))[1]
     np.testing.assert_allclose(first, shuffled, rtol=1e-5, atol=1e-6)
@@ -69,3 +75,37 @@ def test_bad_input_gets_a_clear_error(sinusoid_regressor):
         BlackBoxRegressor(embed_dim=0).fit(np.zeros((3, 1)), np.zeros(3))
     with pytest.raises(ValueError, match="Unknown label type"):
         BlackBoxClassifier().fit(np.zeros((3, 1)), [0.5, 1.5, 2.5])
+
+
+def test_attentive_regressor_learns_and_reads_its_own_task_only():
+    # Meta-training lowers the query error of the attentive CNP, as of the plain one.
+    test = SinusoidTasks(n_support=10, n_query=50, random_state=99).sample(30)
+
+    def query_mse(reg):
+        return np.mean(
+            [np.mean((reg.fit(*t.support).predict(t.X_query) - t.y_query) ** 2) for t in test]
+        )
+
+    untrained = BlackBoxRegressor(aggregation="attention", random_state=0)
+    trained = clone(untrained).set_params(n_meta_iterations=300, meta_lr=3e-3)
+    trained.meta_fit(SinusoidTasks(n_support=10, random_state=0))
+    assert {"attention.query.weight", "attention.key.weight"} <= set(trained.meta_params_)
+    assert query_mse(trained) < 0.7 * query_mse(untrained)
+    # Within a meta-batch, a query attends to its own task's support rows only.
+    attention = _DotAttention(4, 8)
+    rng = torch.Generator().manual_seed(0)
+    z_q, z_s, r = (torch.randn(n, d, generator=rng) for n, d in [(6, 4), (10, 4), (10, 8)])
+    task_q, task_s = torch.tensor([0, 0, 0, 1, 1, 1]), torch.tensor([0] * 5 + [1] * 5)
+    before = attention(z_q, z_s, r, task_q, task_s)
+    z_s2, r2 = z_s.clone(), r.clone()
+    z_s2[5:], r2[5:] = z_s2[5:] + 3.0, -r2[5:]  # change task 1's support only
+    after = attention(z_q, z_s2, r2, task_q, task_s)
+    torch.testing.assert_close(after[:3], before[:3])
+    assert not torch.allclose(after[3:], before[3:])
+
+
+def test_prior_of_a_mean_cnp_is_refused_by_an_attentive_one(sinusoid_regressor):
+    with pytest.raises(ValueError, match="aggregation"):
+        BlackBoxRegressor(aggregation="attention", prior=sinusoid_regressor.export_prior()).fit(
+            np.zeros((3, 1)), np.zeros(3)
+        )

@@ -35,14 +35,50 @@ def _task_of_rows(tasks: list[PreparedTask], part: str) -> torch.Tensor:
     return rows.to(getattr(tasks[0], part).device)
 
 
-class _CNPNetwork(nn.Module):
-    """Feature extractor f, set encoder h and decoder g; calling it extracts features."""
+class _DotAttention(nn.Module):
+    """Scaled dot-product attention of queries over support rows, within each task.
 
-    def __init__(self, features: nn.Module, encoder: nn.Module, decoder: nn.Module) -> None:
+    The deterministic path of the Attentive Neural Process (Kim et al., 2019): a query x*
+    reads r*(x*) = Σ_i softmax_i(⟨W_q f(x*), W_k f(x_i)⟩ / √d) r_i from the representations
+    r_i of its own task's support pairs, instead of their plain mean.
+    """
+
+    def __init__(self, width: int, dim: int) -> None:
+        super().__init__()
+        self.query = nn.Linear(width, dim)
+        self.key = nn.Linear(width, dim)
+
+    def forward(
+        self,
+        z_q: torch.Tensor,
+        z_s: torch.Tensor,
+        r: torch.Tensor,
+        task_q: torch.Tensor,
+        task_s: torch.Tensor,
+    ) -> torch.Tensor:
+        q, k = self.query(z_q), self.key(z_s)
+        scores = q @ k.T / q.shape[1] ** 0.5
+        scores = scores.masked_fill(task_q.unsqueeze(1) != task_s.unsqueeze(0), float("-inf"))
+        return torch.softmax(scores, dim=1) @ r
+
+
+class _CNPNetwork(nn.Module):
+    """Feature extractor f, set encoder h, decoder g and, for attentive aggregation, the
+    attention of queries over support rows; calling it extracts features."""
+
+    def __init__(
+        self,
+        features: nn.Module,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        attention: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.features = features
         self.encoder = encoder
         self.decoder = decoder
+        if attention is not None:
+            self.attention = attention
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -76,13 +112,17 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
         width = _embedding_width(features, shape)
         encoder = MLP(width + self._label_width, hidden, self.embed_dim)
         decoder = MLP(width + self.embed_dim, hidden, self._decoder_outputs)
-        return _CNPNetwork(features, encoder, decoder), shape
+        attentive = getattr(self, "aggregation", "mean") == "attention"
+        attention = _DotAttention(width, self.embed_dim) if attentive else None
+        return _CNPNetwork(features, encoder, decoder, attention), shape
 
-    def _call(self, part: str, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """Run sub-network ``part`` ("encoder" or "decoder") with parameters ``params``."""
+    def _call(
+        self, part: str, params: dict[str, torch.Tensor], *args: torch.Tensor
+    ) -> torch.Tensor:
+        """Run sub-network ``part`` ("encoder", "decoder", "attention") with ``params``."""
         prefix = part + "."
         own = {k.removeprefix(prefix): v for k, v in params.items() if k.startswith(prefix)}
-        return functional_call(getattr(self.network_, part), own, (x,))
+        return functional_call(getattr(self.network_, part), own, args)
 
     def _task_features(
         self, params: dict[str, torch.Tensor], tasks: list[PreparedTask]
@@ -169,8 +209,18 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
     new task is cheap. Without `meta_fit`, the networks are random: a valid but weak
     regressor.
 
+    With ``aggregation="attention"`` each query reads its own summary, an attention-
+    weighted mean of the r_i whose weights compare the query with each support input (the
+    deterministic path of the Attentive Neural Process): the mean summary underfits the
+    support set, attention lets the prediction follow the support points near x*.
+
     Parameters
     ----------
+    aggregation : {{"mean", "attention"}}, default="mean"
+        How the support representations r_i become the summary the decoder reads: their
+        mean (a CNP), or a scaled dot-product attention of the query's features over the
+        support inputs' features (an attentive CNP). Either is invariant to the order of
+        the support set.
     {_CNP_PARAMS_DOC.format(hidden=(128, 128), embed=128, batch=16)}
     Attributes
     ----------
@@ -192,6 +242,9 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
     References
     ----------
     {_CNP_REFERENCE}
+    H. Kim, A. Mnih, J. Schwarz, M. Garnelo, A. Eslami, D. Rosenbaum, O. Vinyals and
+    Y. W. Teh. "Attentive Neural Processes". ICLR 2019.
+
     Examples
     --------
     >>> from skmeta import BlackBoxRegressor
@@ -205,12 +258,18 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
     ((10,), True)
     """
 
+    _parameter_constraints: dict = {
+        **_CNPLearner._parameter_constraints,
+        "aggregation": [StrOptions({"mean", "attention"})],
+    }
+    _architecture_params = (*_CNPLearner._architecture_params, "aggregation")
     _label_width = 1
     _decoder_outputs = 2
 
     def __init__(
         self,
         *,
+        aggregation: str = "mean",
         backbone: str | nn.Module = "mlp",
         hidden_layer_sizes: tuple[int, ...] = (128, 128),
         embed_dim: int = 128,
@@ -225,6 +284,7 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
+        self.aggregation = aggregation
         self.backbone = backbone
         self.hidden_layer_sizes = hidden_layer_sizes
         self.embed_dim = embed_dim
@@ -240,12 +300,18 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
         self.verbose = verbose
 
     # ----------------------------------------------------------------- maths
-    def _summaries(self, params, z_s, y_s, task_of_row, n_tasks) -> torch.Tensor:
-        """The mean of r_i = h([f(x_i); y_i]) over each task's support rows."""
-        r = self._call("encoder", params, torch.cat([z_s, y_s.unsqueeze(1)], dim=1))
-        counts = torch.bincount(task_of_row, minlength=n_tasks).clamp(min=1).to(r.dtype)
-        total = r.new_zeros(n_tasks, r.shape[1]).index_add(0, task_of_row, r)
-        return total / counts.unsqueeze(1)
+    def _representations(self, params, z_s, y_s) -> torch.Tensor:
+        """r_i = h([f(x_i); y_i]) for every support row."""
+        return self._call("encoder", params, torch.cat([z_s, y_s.unsqueeze(1)], dim=1))
+
+    def _query_summaries(self, params, z_s, r, task_s, z_q, task_q, n_tasks) -> torch.Tensor:
+        """Each query's summary: the mean of its task's r_i, or their attention-weighted
+        mean (rows carry the index of their task, so tasks never mix)."""
+        if self.aggregation == "attention":
+            return self._call("attention", params, z_q, z_s, r, task_q, task_s)
+        counts = torch.bincount(task_s, minlength=n_tasks).clamp(min=1).to(r.dtype)
+        total = r.new_zeros(n_tasks, r.shape[1]).index_add(0, task_s, r)
+        return (total / counts.unsqueeze(1))[task_q]
 
     def _decode(self, params, z_q, summary) -> torch.Tensor:
         """Columns (mean, std) for queries ``z_q`` with their tasks' summaries."""
@@ -260,9 +326,10 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
         z_s, z_q = (torch.cat(zs) for zs in zip(*features))
         y_s = torch.cat([t.y_support for t in tasks])
         y_q = torch.cat([t.y_query for t in tasks])
-        summaries = self._summaries(params, z_s, y_s, _task_of_rows(tasks, "y_support"), len(tasks))
-        query_summaries = summaries[_task_of_rows(tasks, "y_query")]
-        mean, std = self._decode(params, z_q, query_summaries).unbind(1)
+        r = self._representations(params, z_s, y_s)
+        task_s, task_q = _task_of_rows(tasks, "y_support"), _task_of_rows(tasks, "y_query")
+        summaries = self._query_summaries(params, z_s, r, task_s, z_q, task_q, len(tasks))
+        mean, std = self._decode(params, z_q, summaries).unbind(1)
         loss = F.gaussian_nll_loss(mean, y_q, std.pow(2), full=True)
         return loss, {"mse": float(F.mse_loss(mean.detach(), y_q))}
 
@@ -270,18 +337,22 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
         self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
     ) -> dict[str, Any]:
         z_s, _ = self._embed(params, X, X[:0])
-        one_task = torch.zeros(X.shape[0], dtype=torch.long, device=X.device)
-        return self._support_state(params, X, y, self._summaries(params, z_s, y, one_task, 1))
+        # The support's features and representations: a query's summary needs them all
+        # under attention, and their mean otherwise.
+        return self._support_state(params, X, y, (z_s, self._representations(params, z_s, y)))
 
     def _mean_std(self, state: dict[str, Any], X: torch.Tensor) -> torch.Tensor:
         params = state["params"]
 
         def decode(z_s, z_q):
-            summary = state["summary"]
-            if z_s is not None:
-                one_task = torch.zeros(z_s.shape[0], dtype=torch.long, device=z_s.device)
-                summary = self._summaries(params, z_s, state["y_support"], one_task, 1)
-            return self._decode(params, z_q, summary.expand(z_q.shape[0], -1))
+            if z_s is None:
+                z_s, r = state["summary"]
+            else:
+                r = self._representations(params, z_s, state["y_support"])
+            task_s = z_s.new_zeros(z_s.shape[0], dtype=torch.long)
+            task_q = z_q.new_zeros(z_q.shape[0], dtype=torch.long)
+            summaries = self._query_summaries(params, z_s, r, task_s, z_q, task_q, 1)
+            return self._decode(params, z_q, summaries)
 
         return self._query_chunks(state, X, decode)
 
