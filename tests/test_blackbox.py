@@ -33,14 +33,19 @@ def test_predict_return_std_shapes_and_positivity(sinusoid_regressor):
 
 @pytest.mark.parametrize(
     "make",
-    [BlackBoxRegressor, BlackBoxClassifier, partial(BlackBoxRegressor, aggregation="attention")],
+    [
+        BlackBoxRegressor,
+        BlackBoxClassifier,
+        partial(BlackBoxRegressor, aggregation="attention"),
+        partial(BlackBoxClassifier, aggregation="attention"),
+    ],
 )
 def test_support_order_does_not_matter(make):
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(12, 3)), np.repeat([0, 1, 2], 4)
     est = make(random_state=0)
     order = rng.permutation(12)
-    predict = est.predict if make is not BlackBoxClassifier else est.predict_proba
+    predict = est.predict_proba if hasattr(est, "predict_proba") else est.predict
     first = (est.fit(X, y), predict(X))[1]
     shuffled = (est.fit(X[order], y[order]), predict(X))[1]
     np.testing.assert_allclose(first, shuffled, rtol=1e-5, atol=1e-6)
@@ -96,10 +101,11 @@ def test_attentive_regressor_learns_and_reads_its_own_task_only():
     rng = torch.Generator().manual_seed(0)
     z_q, z_s, r = (torch.randn(n, d, generator=rng) for n, d in [(6, 4), (10, 4), (10, 8)])
     task_q, task_s = torch.tensor([0, 0, 0, 1, 1, 1]), torch.tensor([0] * 5 + [1] * 5)
-    before = attention(z_q, z_s, r, task_q, task_s)
+    allowed = task_q.unsqueeze(1) == task_s.unsqueeze(0)
+    before = attention(z_q, z_s, r, allowed)
     z_s2, r2 = z_s.clone(), r.clone()
     z_s2[5:], r2[5:] = z_s2[5:] + 3.0, -r2[5:]  # change task 1's support only
-    after = attention(z_q, z_s2, r2, task_q, task_s)
+    after = attention(z_q, z_s2, r2, allowed)
     torch.testing.assert_close(after[:3], before[:3])
     assert not torch.allclose(after[3:], before[3:])
 
@@ -109,3 +115,52 @@ def test_prior_of_a_mean_cnp_is_refused_by_an_attentive_one(sinusoid_regressor):
         BlackBoxRegressor(aggregation="attention", prior=sinusoid_regressor.export_prior()).fit(
             np.zeros((3, 1)), np.zeros(3)
         )
+
+
+def _blob_tasks():
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(1500, centers=50, n_features=8, cluster_std=2.0, random_state=0)
+    return X, y
+
+
+def test_attentive_classifier_learns_and_summarises_each_class_apart():
+    X, y = _blob_tasks()
+    train, test = y >= 10, y < 10
+    rng = np.random.default_rng(1)
+    support = np.concatenate(
+        [rng.choice(np.flatnonzero(y == k), 3, replace=False) for k in range(10)]
+    )
+    query = np.setdiff1d(np.flatnonzero(test), support)
+    untrained = BlackBoxClassifier(aggregation="attention", n_way=5, n_shot=3, random_state=0)
+    trained = clone(untrained).set_params(n_meta_iterations=150, meta_lr=3e-3)
+    trained.meta_fit(X[train], y[train])
+    assert {"attention.query.weight", "attention.key.weight"} <= set(trained.meta_params_)
+
+    def accuracy(clf):
+        return clf.fit(X[support], y[support]).score(X[query], y[query])
+
+    assert accuracy(trained) > accuracy(untrained) + 0.1
+    # A class's summary reads that class's support rows only, and with one shot per class
+    # it is that row's representation: the mean.
+    attention = _DotAttention(4, 8)
+    rng_t = torch.Generator().manual_seed(0)
+    z_q, z_s, r = (torch.randn(n, d, generator=rng_t) for n, d in [(6, 4), (9, 4), (9, 8)])
+    y_s = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    allowed = (y_s.unsqueeze(0) == torch.arange(3).unsqueeze(1)).unsqueeze(1)
+    before = attention(z_q, z_s, r, allowed)
+    assert before.shape == (6, 3, 8)
+    r2 = r.clone()
+    r2[3:6] += 5.0  # change class 1 only
+    after = attention(z_q, z_s, r2, allowed)
+    torch.testing.assert_close(after[:, [0, 2]], before[:, [0, 2]])
+    assert not torch.allclose(after[:, 1], before[:, 1])
+    one_shot = (torch.arange(3).unsqueeze(0) == torch.arange(3).unsqueeze(1)).unsqueeze(1)
+    torch.testing.assert_close(attention(z_q, z_s[:3], r[:3], one_shot), r[:3].expand(6, 3, 8))
+
+
+def test_prior_of_a_mean_classifier_is_refused_by_an_attentive_one():
+    X, y = _blob_tasks()
+    mean = BlackBoxClassifier(n_meta_iterations=2, random_state=0).meta_fit(X, y)
+    with pytest.raises(ValueError, match="aggregation"):
+        BlackBoxClassifier(aggregation="attention", prior=mean.export_prior()).fit(X[:10], y[:10])

@@ -30,6 +30,7 @@ ESTIMATORS = [
     BlackBoxClassifier(n_meta_iterations=2, random_state=0),
     BlackBoxRegressor(n_meta_iterations=2, random_state=0),
     BlackBoxRegressor(aggregation="attention", n_meta_iterations=2, random_state=0),
+    BlackBoxClassifier(aggregation="attention", n_meta_iterations=2, random_state=0),
 ]
 
 _FLOAT32_SUBSETS = (

@@ -36,11 +36,17 @@ def _task_of_rows(tasks: list[PreparedTask], part: str) -> torch.Tensor:
 
 
 class _DotAttention(nn.Module):
-    """Scaled dot-product attention of queries over support rows, within each task.
+    """Scaled dot-product attention of queries over support rows, within each group.
 
     The deterministic path of the Attentive Neural Process (Kim et al., 2019): a query x*
     reads r*(x*) = Σ_i softmax_i(⟨W_q f(x*), W_k f(x_i)⟩ / √d) r_i from the representations
-    r_i of its own task's support pairs, instead of their plain mean.
+    r_i of the support rows it may see, instead of their plain mean.
+
+    ``allowed`` says which rows a query may see: a boolean mask of shape (n_query,
+    n_support) gives one summary per query, shape (n_query, d) (the regressor: rows of the
+    query's own task); a mask of shape (n_groups, 1, n_support) gives one summary per query
+    and group, shape (n_query, n_groups, d) (the classifier: rows of each class). Every
+    query must see at least one row of each group.
     """
 
     def __init__(self, width: int, dim: int) -> None:
@@ -49,17 +55,12 @@ class _DotAttention(nn.Module):
         self.key = nn.Linear(width, dim)
 
     def forward(
-        self,
-        z_q: torch.Tensor,
-        z_s: torch.Tensor,
-        r: torch.Tensor,
-        task_q: torch.Tensor,
-        task_s: torch.Tensor,
+        self, z_q: torch.Tensor, z_s: torch.Tensor, r: torch.Tensor, allowed: torch.Tensor
     ) -> torch.Tensor:
         q, k = self.query(z_q), self.key(z_s)
-        scores = q @ k.T / q.shape[1] ** 0.5
-        scores = scores.masked_fill(task_q.unsqueeze(1) != task_s.unsqueeze(0), float("-inf"))
-        return torch.softmax(scores, dim=1) @ r
+        scores = (q @ k.T / q.shape[1] ** 0.5).masked_fill(~allowed, float("-inf"))
+        summaries = torch.softmax(scores, dim=-1) @ r
+        return summaries if allowed.dim() == 2 else summaries.transpose(0, 1)
 
 
 class _CNPNetwork(nn.Module):
@@ -308,7 +309,8 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
         """Each query's summary: the mean of its task's r_i, or their attention-weighted
         mean (rows carry the index of their task, so tasks never mix)."""
         if self.aggregation == "attention":
-            return self._call("attention", params, z_q, z_s, r, task_q, task_s)
+            allowed = task_q.unsqueeze(1) == task_s.unsqueeze(0)
+            return self._call("attention", params, z_q, z_s, r, allowed)
         counts = torch.bincount(task_s, minlength=n_tasks).clamp(min=1).to(r.dtype)
         total = r.new_zeros(n_tasks, r.shape[1]).index_add(0, task_s, r)
         return (total / counts.unsqueeze(1))[task_q]
@@ -396,8 +398,18 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
     `fit` is one forward pass over the support set. Without `meta_fit`, the networks are
     random: a valid but weak classifier.
 
+    With ``aggregation="attention"`` each query reads its own summary of each class, an
+    attention-weighted mean of the class's h(f(x_i)) whose weights compare the query with
+    each support example of the class (the Attentive Neural Process's deterministic path,
+    per class). With one shot per class it is the mean; with several, the support
+    examples most like the query count most.
+
     Parameters
     ----------
+    aggregation : {{"mean", "attention"}}, default="mean"
+        How a class's support representations become its summary: their mean (a CNP), or
+        a scaled dot-product attention of the query's features over the class's support
+        features (an attentive CNP). Either is invariant to the order of the support set.
     n_way : int, default=5
         Classes per meta-training episode. `fit` takes any number of classes.
     n_shot : int, default=1
@@ -440,11 +452,14 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
     _parameter_constraints: dict = {
         **_CNPLearner._parameter_constraints,
         **MetaClassifierMixin._episode_constraints,
+        "aggregation": [StrOptions({"mean", "attention"})],
     }
+    _architecture_params = (*_CNPLearner._architecture_params, "aggregation")
 
     def __init__(
         self,
         *,
+        aggregation: str = "mean",
         backbone: str | nn.Module = "mlp",
         n_way: int = 5,
         n_shot: int = 1,
@@ -462,6 +477,7 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
         random_state: Any = None,
         verbose: int = 0,
     ) -> None:
+        self.aggregation = aggregation
         self.backbone = backbone
         self.n_way = n_way
         self.n_shot = n_shot
@@ -480,15 +496,22 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
         self.verbose = verbose
 
     # ----------------------------------------------------------------- maths
-    def _summaries(self, params, z_s, y_s, n_classes) -> torch.Tensor:
-        return _class_means(self._call("encoder", params, z_s), y_s, n_classes)
+    def _summaries(self, params, z_s, r, y_s, n_classes, z_q) -> torch.Tensor:
+        """The class summaries r_k from the support representations ``r`` = h(f(x_i)): one
+        per class, shape (n_classes, d), or under attention one per query and class,
+        shape (n_query, n_classes, d)."""
+        if self.aggregation == "attention":
+            classes = torch.arange(n_classes, device=y_s.device)
+            allowed = (y_s.unsqueeze(0) == classes.unsqueeze(1)).unsqueeze(1)
+            return self._call("attention", params, z_q, z_s, r, allowed)
+        return _class_means(r, y_s, n_classes)
 
     def _logits(self, params, z_q, summaries) -> torch.Tensor:
         """logit_k = g([f(x*); r_k]) for every query and class."""
-        n, k = z_q.shape[0], summaries.shape[0]
-        pairs = torch.cat(
-            [z_q.unsqueeze(1).expand(n, k, -1), summaries.unsqueeze(0).expand(n, k, -1)], dim=2
-        )
+        n, k = z_q.shape[0], summaries.shape[-2]
+        if summaries.dim() == 2:
+            summaries = summaries.unsqueeze(0).expand(n, k, -1)
+        pairs = torch.cat([z_q.unsqueeze(1).expand(n, k, -1), summaries], dim=2)
         return self._call("decoder", params, pairs.reshape(n * k, -1)).reshape(n, k)
 
     def _meta_loss(
@@ -496,9 +519,9 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         losses, correct, total = [], 0.0, 0
         for t, (z_s, z_q) in zip(tasks, self._task_features(params, tasks)):
-            logits = self._logits(
-                params, z_q, self._summaries(params, z_s, t.y_support, t.n_classes)
-            )
+            r = self._call("encoder", params, z_s)
+            summaries = self._summaries(params, z_s, r, t.y_support, t.n_classes, z_q)
+            logits = self._logits(params, z_q, summaries)
             losses.append(F.cross_entropy(logits, t.y_query))
             correct += float((logits.argmax(1) == t.y_query).sum())
             total += t.y_query.shape[0]
@@ -508,18 +531,25 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
         self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
     ) -> dict[str, Any]:
         z_s, _ = self._embed(params, X, X[:0])
-        state = self._support_state(params, X, y, self._summaries(params, z_s, y, n_classes))
-        state["n_classes"] = n_classes
+        r = self._call("encoder", params, z_s)
+        # Under attention a class's summary depends on the query: keep the support's
+        # features and representations; otherwise the class means are the whole state.
+        summary = (z_s, r) if self.aggregation == "attention" else _class_means(r, y, n_classes)
+        state = self._support_state(params, X, y, summary)
+        state.update(n_classes=n_classes, y_fit=y)
         return state
 
     def _predict_scores(self, state: dict[str, Any], X: torch.Tensor) -> torch.Tensor:
-        params = state["params"]
+        params, y_s, n_classes = state["params"], state["y_fit"], state["n_classes"]
 
         def logits(z_s, z_q):
-            summaries = state["summary"]
-            if z_s is not None:
-                summaries = self._summaries(params, z_s, state["y_support"], state["n_classes"])
-            return self._logits(params, z_q, summaries)
+            if z_s is None and self.aggregation == "mean":
+                return self._logits(params, z_q, state["summary"])
+            if z_s is None:
+                z_s, r = state["summary"]
+            else:
+                r = self._call("encoder", params, z_s)
+            return self._logits(params, z_q, self._summaries(params, z_s, r, y_s, n_classes, z_q))
 
         return self._query_chunks(state, X, logits)
 
