@@ -233,7 +233,9 @@ class Conv4(nn.Sequential):
         Keep the weights and feature maps in the channels-last memory layout (NHWC); the
         outputs are the same. On CPU, oneDNN's convolutions are faster in that layout: a
         forward and backward pass over a 60-way Omniglot episode (360 images of 28x28)
-        took 0.64x the time of the default layout, one thread
+        took 0.65-0.72x the time of the default layout, one thread. Adaptation by
+        functional gradient steps is the exception (second-order MAML took 1.06x), so the
+        MAML family builds its Conv-4 with ``channels_last=False``
         (``benchmarks/conv4_layout.py``).
 
     Examples
@@ -339,11 +341,13 @@ def make_backbone(
     *,
     embed_dim: int = 64,
     hidden_layer_sizes: Sequence[int] = (64, 64),
+    channels_last: bool = True,
 ) -> tuple[nn.Module, tuple[int, ...]]:
     """Build the network named by ``backbone`` for inputs of ``input_shape``.
 
     Returns the module and the per-example shape it takes (inputs are reshaped to it).
     A user's `torch.nn.Module` is deep-copied and takes the inputs as they are.
+    ``channels_last`` is passed to `Conv4`.
 
     Examples
     --------
@@ -358,7 +362,7 @@ def make_backbone(
         shape = network_input_shape(backbone, input_shape)
         if backbone == "mlp":
             return MLP(shape[0], tuple(hidden_layer_sizes), embed_dim), shape
-        return Conv4(shape[0], 64, embed_dim), shape
+        return Conv4(shape[0], 64, embed_dim, channels_last=channels_last), shape
     raise ValueError(f"backbone must be one of {BACKBONES} or a torch.nn.Module; got {backbone!r}.")
 
 
@@ -369,6 +373,7 @@ def make_predictor(
     *,
     hidden_layer_sizes: Sequence[int] = (64, 64),
     embed_dim: int = 64,
+    channels_last: bool = True,
 ) -> tuple[nn.Module, tuple[int, ...]]:
     """A backbone with a linear output layer: ``Sequential(body=..., head=Linear)``.
 
@@ -376,7 +381,8 @@ def make_predictor(
     head alone (ANIL). For ``"mlp"`` the body is the hidden layers (each followed by a
     ReLU) and the head is the output layer, so ``hidden_layer_sizes=(40, 40)`` with one
     output is the 1-40-40-1 network of the MAML sinusoid experiments. For ``"conv4"`` and
-    a user's module, the head reads the flattened embedding.
+    a user's module, the head reads the flattened embedding; ``channels_last`` is passed
+    to `Conv4`.
 
     Returns the module and the per-example shape it takes.
 
@@ -398,7 +404,9 @@ def make_predictor(
             width = h
         body: nn.Module = nn.Sequential(*layers)
     else:
-        body, shape = make_backbone(backbone, input_shape, embed_dim=embed_dim)
+        body, shape = make_backbone(
+            backbone, input_shape, embed_dim=embed_dim, channels_last=channels_last
+        )
         with torch.no_grad():
             width = int(body(torch.zeros(2, *shape)).flatten(1).shape[1])
         body = nn.Sequential(body, nn.Flatten())

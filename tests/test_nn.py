@@ -1,0 +1,81 @@
+"""The Conv-4 backbone's memory layout: a speed choice that never changes a result."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch.func import functional_call, grad, vmap
+
+from skmeta import MAMLClassifier, ProtoNetClassifier
+from skmeta.nn import Conv4, make_backbone, make_predictor
+
+
+def _twins():
+    torch.manual_seed(0)
+    nchw, nhwc = Conv4(channels_last=False), Conv4(channels_last=True)
+    nhwc.load_state_dict(nchw.state_dict())
+    return nchw, nhwc
+
+
+def test_channels_last_gives_the_same_embeddings_and_gradients():
+    nchw, nhwc = _twins()
+    assert nhwc[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not nchw[4].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(12, 1, 28, 28)
+    torch.testing.assert_close(nhwc(x), nchw(x), rtol=1e-4, atol=1e-5)
+    nchw(x).pow(2).sum().backward()
+    nhwc(x).pow(2).sum().backward()
+    # Elementwise equality is too strict: where a pre-activation is within rounding of 0,
+    # the two layouts' last-bit differences can move a max-pool's gradient to another
+    # (tied) cell. The gradients agree as vectors. A convolution's bias is skipped: batch
+    # norm cancels it, so its gradient is rounding noise around 0.
+    for (name, a), b in zip(nchw.named_parameters(), nhwc.parameters()):
+        if name.endswith(".bias") and isinstance(nchw[int(name.split(".")[0])], torch.nn.Conv2d):
+            continue
+        assert float((b.grad - a.grad).norm()) <= 5e-2 * float(a.grad.norm())
+
+
+def test_channels_last_conv4_works_under_vmap_and_grad():
+    nchw, nhwc = _twins()
+    params = {k: v.detach() for k, v in nhwc.named_parameters()}
+    x = torch.rand(3, 6, 1, 28, 28)  # 3 tasks of 6 images
+
+    def loss(p, xb, net):
+        return functional_call(net, p, (xb,)).pow(2).mean()
+
+    per_task = vmap(grad(loss), in_dims=(None, 0, None))(params, x, nhwc)
+    reference = vmap(grad(loss), in_dims=(None, 0, None))(params, x, nchw)
+    for k in [k for k in params if not k.endswith(".bias") or int(k.split(".")[0]) % 4]:
+        diff = (per_task[k] - reference[k]).flatten(1).norm(dim=1)
+        assert bool((diff <= 5e-2 * reference[k].flatten(1).norm(dim=1)).all())
+
+
+def test_layout_choice_per_family():
+    # Forward-pass learners get channels-last; the MAML family adapts by functional
+    # gradient steps, slower in that layout on CPU, and keeps the default.
+    assert make_backbone("conv4", (28, 28))[0].channels_last
+    assert not make_backbone("conv4", (28, 28), channels_last=False)[0].channels_last
+    assert not make_predictor("conv4", (28, 28), 5, channels_last=False)[0].body[0].channels_last
+    rng = np.random.default_rng(0)
+    X, y = rng.random((60, 28, 28)).astype(np.float32), np.repeat(np.arange(6), 10)
+    proto = ProtoNetClassifier(backbone="conv4", n_way=3, n_query=2, n_meta_iterations=1)
+    maml = MAMLClassifier(backbone="conv4", n_way=3, n_query=2, n_meta_iterations=1)
+    assert proto.meta_fit(X, y).network_.channels_last
+    assert not maml.meta_fit(X, y).network_.body[0].channels_last
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_priors_and_pickles_carry_over_between_layouts(layout):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((60, 28, 28)).astype(np.float32), np.repeat(np.arange(6), 10)
+    proto = ProtoNetClassifier(backbone="conv4", n_way=3, n_query=2, n_meta_iterations=3)
+    proto.meta_fit(X, y, groups=None)
+    prior = proto.export_prior()
+    if layout == "contiguous":  # e.g. a prior saved before the layout changed
+        prior.params = {k: v.contiguous() for k, v in prior.params.items()}
+    adapted = ProtoNetClassifier(backbone="conv4", prior=prior).fit(X[:12], y[:12])
+    expected = proto.fit(X[:12], y[:12]).predict_proba(X[12:30])
+    np.testing.assert_allclose(adapted.predict_proba(X[12:30]), expected, rtol=1e-4, atol=1e-5)
+    restored = pickle.loads(pickle.dumps(adapted))
+    np.testing.assert_allclose(restored.predict_proba(X[12:30]), expected, rtol=1e-4, atol=1e-5)
