@@ -21,6 +21,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
-        "command": "OMP_NUM_THREADS=1 python benchmarks/conv4_layout.py",
+        "command": "OMP_NUM_THREADS=1 python benchmarks/conv4_layout.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     out = Path(args.output or Path(__file__).parent / "results" / "conv4_layout.json")
     out.write_text(json.dumps(record, indent=2))
