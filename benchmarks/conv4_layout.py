@@ -1,7 +1,15 @@
-"""Conv-4 in the channels-last layout against the default (contiguous) layout.
+"""Conv-4's memory layout and block order: what each costs.
 
-One run, one machine, the two layouts interleaved (each repeat times both, in
-alternating order), same weights and same images:
+Three versions of the same function, same weights and images, one run, interleaved
+(each repeat times all three, in rotating order):
+
+* ``relu-pool, contiguous``: conv, norm, ReLU, max-pool blocks in the default layout
+  (skmeta's Conv-4 until this benchmark);
+* ``pool-relu, contiguous``: the max-pool before the ReLU (max and ReLU commute, so the
+  outputs are equal and the ReLU touches a quarter of the values);
+* ``pool-relu, channels-last``: the same in the NHWC layout (``Conv4()`` now).
+
+Two steps:
 
 * ``forward+backward``: a ProtoNet meta-training step's network work, a forward and a
   backward pass over a 60-way 1-shot episode with 5 queries per class (360 images of
@@ -9,8 +17,8 @@ alternating order), same weights and same images:
 * ``second-order MAML``: one task of 5-way 1-shot MAML (5 support, 75 query images),
   one inner step with ``create_graph=True`` and the outer backward pass.
 
-Reported: median milliseconds per step for each layout and the ratio
-channels-last / contiguous (below 1 is faster). Run::
+Reported: median milliseconds per step of each version and its ratio to the first
+(below 1 is faster). Run::
 
     OMP_NUM_THREADS=1 python benchmarks/conv4_layout.py
 """
@@ -29,6 +37,14 @@ import torch
 import torch.nn.functional as F
 
 from skmeta.nn import Conv4
+
+
+def _relu_before_pool(net: Conv4) -> Conv4:
+    """The block order conv, norm, ReLU, max-pool (swaps each pool with the ReLU after it)."""
+    for i, m in enumerate(list(net)):
+        if isinstance(m, torch.nn.MaxPool2d):
+            net[i], net[i + 1] = net[i + 1], net[i]
+    return net
 
 
 def _protonet_step(net: Conv4, x: torch.Tensor) -> None:
@@ -56,17 +72,23 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
-    nets = {"contiguous": Conv4(channels_last=False), "channels_last": Conv4(channels_last=True)}
-    nets["channels_last"].load_state_dict(nets["contiguous"].state_dict())
+    nets = {
+        "relu-pool, contiguous": _relu_before_pool(Conv4(channels_last=False)),
+        "pool-relu, contiguous": Conv4(channels_last=False),
+        "pool-relu, channels-last": Conv4(channels_last=True),
+    }
+    reference = next(iter(nets))
+    for net in nets.values():
+        net.load_state_dict(nets[reference].state_dict())
     head = torch.randn(64, 5, requires_grad=True)
     episode = torch.rand(360, 1, 28, 28)
     x_s, x_q = torch.rand(5, 1, 28, 28), torch.rand(75, 1, 28, 28)
     y_s, y_q = torch.arange(5), torch.arange(5).repeat_interleave(15)
     with torch.no_grad():
-        a, b = (nets[k](episode) for k in ("contiguous", "channels_last"))
-        same = torch.allclose(a, b, atol=1e-4)
-    if not same:
-        raise AssertionError("the two layouts give different embeddings")
+        expected = nets[reference](episode)
+        for name, net in nets.items():
+            if not torch.allclose(net(episode), expected, atol=1e-4):
+                raise AssertionError(f"{name} gives other embeddings than {reference}")
 
     steps = {
         "forward+backward, 360 images": lambda net: _protonet_step(net, episode),
@@ -75,26 +97,24 @@ def main(argv: list[str] | None = None) -> dict:
         ),
     }
     results = {}
-    for name, step in steps.items():
+    names = list(nets)
+    for step_name, step in steps.items():
         times: dict[str, list[float]] = {k: [] for k in nets}
         for k in nets:  # warm-up
             step(nets[k])
         for r in range(args.repeats):
-            order = list(nets) if r % 2 == 0 else list(reversed(nets))
-            for k in order:
+            for k in names[r % 3 :] + names[: r % 3]:
                 tic = time.perf_counter()
                 step(nets[k])
                 times[k].append(time.perf_counter() - tic)
         med = {k: 1000 * statistics.median(v) for k, v in times.items()}
-        results[name] = {
+        results[step_name] = {
             "median_ms": med,
-            "ratio_channels_last_over_contiguous": med["channels_last"] / med["contiguous"],
+            "ratio_to_" + reference: {k: v / med[reference] for k, v in med.items()},
         }
-        ratio = results[name]["ratio_channels_last_over_contiguous"]
-        print(
-            f"{name}: contiguous {med['contiguous']:.1f} ms, channels-last "
-            f"{med['channels_last']:.1f} ms, ratio {ratio:.2f}"
-        )
+        print(step_name)
+        for k, v in med.items():
+            print(f"  {k:26s} {v:7.1f} ms  {v / med[reference]:.2f}x")
     record = {
         "benchmark": "conv4_layout",
         "results": results,
