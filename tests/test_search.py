@@ -320,12 +320,12 @@ def _worker(tmp_path, storage, name, n_trials, iters):
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _states(storage, name):
+def _trials(storage, name):
     try:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return []
-    return [t.state for t in study.get_trials(deepcopy=False)]
+    return study.get_trials(deepcopy=False)
 
 
 def test_killed_worker_resumes_without_losing_finished_trials(tmp_path):
@@ -333,8 +333,12 @@ def test_killed_worker_resumes_without_losing_finished_trials(tmp_path):
     proc = _worker(tmp_path, url, "resume", 6, 150)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        states = _states(url, "resume")
-        if states.count(TrialState.COMPLETE) >= 2 and TrialState.RUNNING in states:
+        trials = _trials(url, "resume")
+        states = [t.state for t in trials]
+        # Kill mid-trial, once the running trial's parameters are stored: between its
+        # creation and the sampler's suggestion a trial has none to retry with.
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.params]
+        if states.count(TrialState.COMPLETE) >= 2 and running:
             break
         assert proc.poll() is None, proc.stderr.read().decode()
         time.sleep(0.2)
