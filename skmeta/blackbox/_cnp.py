@@ -150,11 +150,13 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
         return torch.cat(out)
 
     def _support_state(self, params, X, y, summary: torch.Tensor) -> dict[str, Any]:
-        state = {"params": params, "summary": summary}
+        # The support labels: summaries computed again at predict time (attention, batch
+        # statistics) read them.
+        state = {"params": params, "summary": summary, "y_support": y}
         if has_task_norm(self.network_):
             # Batch-normalised features are computed again beside each query batch: the
             # statistics come from the support (or, transductively, support + queries).
-            state.update(X_support=X, y_support=y)
+            state["X_support"] = X
         return state
 
 
@@ -536,11 +538,11 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
         # features and representations; otherwise the class means are the whole state.
         summary = (z_s, r) if self.aggregation == "attention" else _class_means(r, y, n_classes)
         state = self._support_state(params, X, y, summary)
-        state.update(n_classes=n_classes, y_fit=y)
+        state["n_classes"] = n_classes
         return state
 
     def _predict_scores(self, state: dict[str, Any], X: torch.Tensor) -> torch.Tensor:
-        params, y_s, n_classes = state["params"], state["y_fit"], state["n_classes"]
+        params, y_s, n_classes = state["params"], state["y_support"], state["n_classes"]
 
         def logits(z_s, z_q):
             if z_s is None and self.aggregation == "mean":
