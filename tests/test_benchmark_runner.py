@@ -55,6 +55,25 @@ def test_omniglot_meta_trains_and_scores_unseen_characters(tmp_path):
     assert "final model, 10w2s: " in stdout
 
 
+def test_omniglot_model_selection_on_validation_characters(tmp_path):
+    # One segment of 3 meta-updates, validated on 4 episodes of the "val" characters after
+    # the 2nd and the last.
+    record, stdout = run(
+        "omniglot", tmp_path, "--validation-episodes", "4", "--param", "validation_interval=2"
+    )
+    results = record["results"]
+    assert record["config"]["validation_episodes"] == 4
+    val = {h["meta_update"]: h["val_score"] for h in results["meta_history"] if "val_score" in h}
+    assert sorted(val) == [2, 3] and all(0 <= v <= 1 for v in val.values())
+    for point in results["curve"][1:]:
+        # Each mark scores the best model on validation so far, not the last one.
+        seen = {i: s for i, s in val.items() if i <= point["meta_updates"]}
+        best = max(seen, key=lambda i: (seen[i], -i))
+        assert point["selected_meta_update"] == best
+        assert point["validation_score"] == pytest.approx(seen[best])
+    assert "best on validation" in stdout
+
+
 @pytest.mark.parametrize("setting", ["5x1", "1w1s", "20w0s", "w5s"])
 def test_bad_test_setting_is_refused(setting, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ._budget import meta_fit_segments
-from ._omniglot import omniglot_test_episodes
+from ._omniglot import omniglot_test_episodes, omniglot_validation_episodes
 from ._record import RESULTS_DIR, environment, write_record
 from ._school import (
     RIDGE_ALPHAS,
@@ -125,6 +125,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train-n-way", type=int, default=None, help="default: --n-way")
     p.add_argument("--train-n-query", type=int, default=15)
     p.add_argument("--test-episodes", type=int, default=600)
+    p.add_argument(
+        "--validation-episodes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="select the model on N episodes of the test setting drawn from the validation "
+        "characters (Vinyals et al.'s 'val' split), scored every `validation_interval` "
+        "meta-updates (set it with --param); every mark scores the best model so far. "
+        "Validation time counts in the budget. Default 0: no validation, the last model",
+    )
     p.add_argument(
         "--also-test",
         nargs="+",
@@ -241,26 +251,45 @@ def _resolved(est: Any) -> dict[str, Any]:
     return {k: v for k, v in est.get_params().items() if k != "n_meta_iterations"}
 
 
-def _meta_train_and_score(est, args, train, evaluate) -> tuple[dict[str, Any], Any]:
-    """Score without meta-training, then meta-train for the budget, scoring at each mark."""
+def _meta_train_and_score(
+    est, args, train, evaluate, validation=None
+) -> tuple[dict[str, Any], Any]:
+    """Score without meta-training, then meta-train for the budget, scoring at each mark.
+
+    With ``validation`` tasks, the model scored at a mark is the one with the best
+    validation score so far (``meta_fit`` keeps it across the segments' checkpoints).
+    """
     marks = sorted({60.0 * m for m in [args.budget_minutes, *(args.eval_at or [])]})
     untrained = evaluate(est)
     print(f"without meta_fit: {untrained}", flush=True)
     curve = [{"minutes": 0.0, "meta_updates": 0, **_score(untrained)}]
     segments = meta_fit_segments(
-        est, *train, budget_seconds=marks[-1], segment=args.segment, progress=not args.no_progress
+        est,
+        *train,
+        budget_seconds=marks[-1],
+        segment=args.segment,
+        progress=not args.no_progress,
+        validation_tasks=validation,
     )
     for done, seconds in segments:
         if seconds >= marks[0] or est.n_meta_iter_ < done:  # a mark, or early stopping
             while marks and seconds >= marks[0]:
                 marks.pop(0)
             score = evaluate(est)
-            print(f"after {seconds / 60:.2f} min, {done} meta-updates: {score}", flush=True)
-            curve.append(
-                {"minutes": seconds / 60, "meta_updates": est.n_meta_iter_, **_score(score)}
+            point = {"minutes": seconds / 60, "meta_updates": est.n_meta_iter_, **_score(score)}
+            selected = ""
+            if validation is not None:
+                point["selected_meta_update"] = est.best_meta_iteration_
+                point["validation_score"] = est.best_validation_score_
+                selected = f" (model of meta-update {est.best_meta_iteration_}, best on validation)"
+            print(
+                f"after {seconds / 60:.2f} min, {done} meta-updates{selected}: {score}",
+                flush=True,
             )
+            curve.append(point)
     history = [
         {"meta_update": h["iteration"], "loss": h["loss"], "seconds": h["time"]}
+        | ({"val_score": h["val_score"]} if "val_score" in h else {})
         for h in est.meta_history_
     ]
     results = {
@@ -290,10 +319,16 @@ def _omniglot(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
         device=args.device,
         random_state=args.random_state,
     )
+    validation = None
+    if args.validation_episodes:
+        X_val, y_val = load_omniglot("val", data_home=args.data_home)
+        validation = omniglot_validation_episodes(
+            X_val, y_val, args.n_way, args.n_shot, args.validation_episodes
+        )
     est = _estimator(OMNIGLOT_ESTIMATORS, args, shared)
     args.resolved_params = _resolved(est)
     results, device = _meta_train_and_score(
-        est, args, (X_train, y_train), lambda e: evaluate(e, test, n_tasks=None)
+        est, args, (X_train, y_train), lambda e: evaluate(e, test, n_tasks=None), validation
     )
     # The final model on the other test settings: one meta-training run, several figures.
     settings = {f"{args.n_way}w{args.n_shot}s": results["final"]}
