@@ -1,10 +1,10 @@
 """Meta-training speed: `ProtoNetClassifier` against easyfsl's `PrototypicalNetworks`.
 
-Same Conv-4 encoder (`skmeta.nn.Conv4`: 4 x [3x3 conv 64, batch norm, ReLU, 2x2
-max-pool]; two seeded draws of its initial weights: the kernels' cost does not depend
-on the values), same Omniglot episodes (28x28, the embedded copy of the Vinyals train
-split; 5-way 1-shot with 15 queries per class by default), both fed NCHW tensors (a
-(n, 1, 28, 28) array can also pass for channels-last, which changes mkldnn's kernels),
+Same Conv-4 encoder (`skmeta.nn.Conv4()`: 4 x [3x3 conv 64, batch norm, 2x2 max-pool,
+ReLU], weights and feature maps channels-last, its forward converting the input; two
+seeded draws of its initial weights: the kernels' cost does not depend on the values),
+same Omniglot episodes (28x28, the embedded copy of the Vinyals train split; 5-way
+1-shot with 15 queries per class by default), both fed the same NCHW tensors,
 the same loss (cross-entropy of the queries' logits over the prototypes, the class
 means of the support embeddings), the same optimiser (``torch.optim.Adam`` at lr 1e-3,
 torch's default implementation, gradients set to None between steps), both in training
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "protonet_vs_easyfsl",
         "config": vars(args)
         | {
-            "backbone": "skmeta.nn.Conv4(in_channels=1), NCHW, each seeded",
+            "backbone": "skmeta.nn.Conv4(in_channels=1) (channels-last), each seeded",
             "image_size": 28,
             "optimizer": "Adam, lr 1e-3",
             "easyfsl_normalisation": "batch statistics of the support, then of the queries",

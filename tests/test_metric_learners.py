@@ -15,6 +15,7 @@ from skmeta import (
     SiameseClassifier,
 )
 from skmeta.evaluation import evaluate
+from skmeta.metric._relation import _ConvRelation
 from skmeta.tasks import EpisodeSampler, split_tasks
 
 IMAGE_LEARNERS = [
@@ -138,6 +139,29 @@ def test_relation_conv_module_compares_feature_maps_and_learns(image_classes):
     assert est.network_.encoder(torch.zeros(2, 1, 16, 16)).shape == (2, 64, 4, 4)
     est.fit(X[~train][:50:10], y[~train][:50:10])
     assert est.relation_scores(X[~train][1:50]).shape == (49, 5)
+
+
+def test_relation_conv_module_splits_its_first_convolution_exactly():
+    # forward convolves each query and each class once and adds them pairwise; it must be
+    # the paper's module on stacked pairs, values and gradients.
+    torch.manual_seed(0)
+    module = _ConvRelation(channels=6, height=5, width=4, hidden=(8,))
+    queries = torch.randn(7, 6, 5, 4, requires_grad=True)
+    classes = torch.randn(3, 6, 5, 4, requires_grad=True)
+    fast = module(queries, classes)
+    pairs = torch.cat(
+        [queries.unsqueeze(1).expand(7, 3, 6, 5, 4), classes.unsqueeze(0).expand(7, 3, 6, 5, 4)],
+        dim=2,
+    ).flatten(0, 1)
+    reference = module.forward_stacked(pairs).view(7, 3)
+    torch.testing.assert_close(fast, reference, rtol=1e-5, atol=1e-6)
+    weights = torch.randn(7, 3)
+    grads = torch.autograd.grad((fast * weights).sum(), [queries, classes, *module.parameters()])
+    ref_grads = torch.autograd.grad(
+        (reference * weights).sum(), [queries, classes, *module.parameters()]
+    )
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5)
 
 
 def test_relation_module_choice(image_classes):

@@ -47,6 +47,14 @@ class _ConvRelation(nn.Module):
     so a query's scores would depend on the other queries. A per-pair normalisation
     (layer normalisation over channels and positions: ``GroupNorm(1, C)``) keeps each
     pair to itself.
+
+    The first convolution is linear in its input, and its input is two maps stacked by
+    channel, so it splits into a convolution of the query's map and one of the class's:
+    ``conv([q; c]) = conv_q(q) + conv_c(c)`` (the weight's two halves; zero padding is per
+    channel, so the split is exact). `forward` therefore convolves each query and each
+    class once and adds the results pairwise, instead of convolving every stacked pair:
+    for n queries and k classes, n + k convolutions in place of n k, the costliest step
+    of the module (``benchmarks/relation_module.py``).
     """
 
     def __init__(self, channels: int, height: int, width: int, hidden: tuple[int, ...]):
@@ -64,8 +72,21 @@ class _ConvRelation(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.fc = MLP(_RELATION_CHANNELS * (height // 4) * (width // 4), hidden, 1)
 
-    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.blocks(pairs))
+    def forward(self, queries: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Relation logits, shape (n_queries, n_classes), of maps (n, C, H, W) and (k, C, H, W)."""
+        first, *rest = self.blocks
+        channels = queries.shape[1]
+        q = F.conv2d(queries, first.weight[:, :channels], first.bias, padding=1)
+        c = F.conv2d(classes, first.weight[:, channels:], None, padding=1)
+        h = (q.unsqueeze(1) + c.unsqueeze(0)).flatten(0, 1)  # every (query, class) pair
+        for module in rest:
+            h = module(h)
+        return self.fc(h).view(queries.shape[0], classes.shape[0])
+
+    def forward_stacked(self, pairs: torch.Tensor) -> torch.Tensor:
+        """The module as the paper writes it, on stacked pairs (n, 2C, H, W): the reference
+        that `forward` computes faster."""
+        return self.fc(self.blocks(pairs)).squeeze(1)
 
 
 class RelationNetClassifier(
@@ -271,9 +292,10 @@ class RelationNetClassifier(
         """log r_k of each query and class."""
         features = z_s.shape[1:]  # (d,) for vectors, (C, H, W) for maps
         prototypes = _class_means(z_s.flatten(1), y_s, n_classes).view(n_classes, *features)
+        if self._conv_relation():
+            return F.logsigmoid(self._head(params, z_q, prototypes))
         n_query = z_q.shape[0]
-        # Each pair is the query's embedding and the class's, concatenated along the
-        # features (vectors) or the channels (maps).
+        # Each pair is the query's embedding and the class's, concatenated.
         pairs = torch.cat(
             [
                 z_q.unsqueeze(1).expand(n_query, n_classes, *features),
