@@ -67,6 +67,21 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"untrained: {untrained}", flush=True)
     rows = [{"minutes": 0.0, "meta_updates": 0, "mean": untrained.mean, "ci95": untrained.ci95}]
     marks = sorted(60 * m for m in args.minutes)
+    name = f"maml_omniglot_{args.method}_{args.n_way}w{args.n_shot}s.json"
+    path = args.output or Path(__file__).parent / "results" / name
+
+    def save(complete: bool) -> dict:
+        # Written at every mark, so that a run cut short keeps the marks it reached.
+        record = {
+            "benchmark": "maml_omniglot",
+            "config": vars(args) | {"backbone": "conv4", "transductive": False, "image_size": 28},
+            "complete": complete,
+            "results": rows,
+            **environment(getattr(est, "device_", None)),
+        }
+        write_record(record, path)
+        return record
+
     segments = meta_fit_segments(
         est,
         X_train,
@@ -90,15 +105,10 @@ def main(argv: list[str] | None = None) -> dict:
             }
         )
         print(f"{trained_seconds / 60:5.1f} min, {done} meta-updates: {score}", flush=True)
-    record = {
-        "benchmark": "maml_omniglot",
-        "config": vars(args) | {"backbone": "conv4", "transductive": False, "image_size": 28},
-        "results": rows,
-        **environment(getattr(est, "device_", None)),
-    }
-    name = f"maml_omniglot_{args.method}_{args.n_way}w{args.n_shot}s.json"
-    out = write_record(record, args.output or Path(__file__).parent / "results" / name)
-    print(f"record written to {out}")
+        if marks:
+            save(complete=False)
+    record = save(complete=True)
+    print(f"record written to {path}")
     return record
 
 
