@@ -85,3 +85,25 @@ def test_priors_and_pickles_carry_over_between_layouts(layout):
     np.testing.assert_allclose(adapted.predict_proba(X[12:30]), expected, rtol=1e-4, atol=1e-5)
     restored = pickle.loads(pickle.dumps(adapted))
     np.testing.assert_allclose(restored.predict_proba(X[12:30]), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_reference_rows_give_the_same_outputs_with_and_without_autograd(channels_last):
+    # Without autograd, TaskBatchNorm skips the autograd.Function and calls its kernels
+    # directly: the outputs must not change, and gradients must still flow with it.
+    from skmeta.nn import reference_rows
+
+    torch.manual_seed(0)
+    net = Conv4(channels_last=channels_last)
+    for norm in (m for m in net.modules() if hasattr(m, "n_reference")):
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.normal_()
+    x = torch.randn(12, 1, 28, 28)
+    with reference_rows(net, 4):
+        with torch.no_grad():
+            fast = net(x)
+        slow = net(x)
+    assert slow.requires_grad and not fast.requires_grad
+    torch.testing.assert_close(fast, slow.detach(), rtol=0, atol=0)
+    slow.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
