@@ -74,6 +74,31 @@ def test_omniglot_model_selection_on_validation_characters(tmp_path):
     assert "best on validation" in stdout
 
 
+def test_a_record_is_written_at_every_mark_before_the_last(tmp_path, monkeypatch):
+    # A long run cut short keeps the marks it reached: each mark but the last writes the
+    # record so far (complete: false), the end writes it whole (complete: true).
+    import copy
+
+    from skmeta.benchmarks import _cli
+
+    written = []
+    monkeypatch.setattr(
+        _cli, "write_record", lambda record, path: written.append((copy.deepcopy(record), path))
+    )
+    output = tmp_path / "run.json"
+    argv = ["omniglot", "--budget-minutes", "0.05", "--eval-at", "0.005", *RUNS["omniglot"]]
+    argv[argv.index("--segment") + 1] = "1"
+    record = main([*argv, "--no-progress", "--output", str(output)])
+    assert [path for _, path in written] == [output, output]
+    partial, final = written[0][0], written[1][0]
+    assert partial["complete"] is False and final["complete"] is True
+    assert final == record and "write_partial" not in final["config"]
+    assert len(partial["results"]["curve"]) == 2  # untrained, first mark
+    assert partial["results"]["curve"] == final["results"]["curve"][:2]
+    assert len(final["results"]["curve"]) == 3
+    assert final["results"]["meta_updates"] > partial["results"]["meta_updates"]
+
+
 @pytest.mark.parametrize("setting", ["5x1", "1w1s", "20w0s", "w5s"])
 def test_bad_test_setting_is_refused(setting, capsys):
     with pytest.raises(SystemExit) as exit_:

@@ -173,9 +173,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     Returns
     -------
     record : dict
-        What is written to ``--output``: ``benchmark``, ``config``, ``result`` (``mean``
-        and ``ci95``, the half-width of the 95% confidence interval), ``results`` (all
-        figures), ``wall_seconds``, ``versions``, ``machine``, ``command`` and ``date``.
+        What is written to ``--output``: ``benchmark``, ``config``, ``complete``,
+        ``result`` (``mean`` and ``ci95``, the half-width of the 95% confidence interval),
+        ``results`` (all figures), ``wall_seconds``, ``versions``, ``machine``, ``command``
+        and ``date``. The record is also written at every ``--eval-at`` mark, with
+        ``complete`` false and the figures so far, so that a run cut short keeps them.
 
     Examples
     --------
@@ -197,22 +199,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parser().parse_args(argv)
     tic = time.perf_counter()
     run = {"omniglot": _omniglot, "sinusoid": _sinusoid, "school": _school}[args.benchmark]
-    name, results, device = run(args)
-    config = {k: v for k, v in vars(args).items() if k not in ("benchmark", "plot", "no_progress")}
-    if "param" in config:
-        config["param"] = dict(config["param"])
-    config["torch_threads"] = torch.get_num_threads()
-    record = {
-        "benchmark": args.benchmark,
-        "config": config,
-        "result": results["final"],
-        "results": results,
-        "wall_seconds": time.perf_counter() - tic,
-        **environment(device),
-        "command": "python -m skmeta.benchmarks "
-        + shlex.join(sys.argv[1:] if argv is None else argv),
-    }
+    name = _record_name(args)
     output = Path(args.output) if args.output else RESULTS_DIR / f"{name}.json"
+    command = "python -m skmeta.benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+    def make_record(results: dict[str, Any], device: Any, complete: bool) -> dict[str, Any]:
+        hidden = ("benchmark", "plot", "no_progress", "write_partial")
+        config = {k: v for k, v in vars(args).items() if k not in hidden}
+        if "param" in config:
+            config["param"] = dict(config["param"])
+        config["torch_threads"] = torch.get_num_threads()
+        return {
+            "benchmark": args.benchmark,
+            "config": config,
+            "complete": complete,
+            "result": results["final"],
+            "results": results,
+            "wall_seconds": time.perf_counter() - tic,
+            **environment(device),
+            "command": command,
+        }
+
+    # Written at every mark before the last, so that a run cut short keeps its marks.
+    args.write_partial = lambda results, device: write_record(
+        make_record(results, device, complete=False), output
+    )
+    name, results, device = run(args)
+    record = make_record(results, device, complete=True)
     write_record(record, output)
     print(f"{name}: {_format(results['final'])}; record written to {output}")
     if args.plot:
@@ -287,12 +300,19 @@ def _meta_train_and_score(
                 flush=True,
             )
             curve.append(point)
+            if marks and getattr(args, "write_partial", None) is not None:
+                args.write_partial(_snapshot(est, curve, seconds), est.device_)
+    return _snapshot(est, curve, seconds), est.device_
+
+
+def _snapshot(est, curve: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """The results so far: the scored points of the curve and the meta-training history."""
     history = [
         {"meta_update": h["iteration"], "loss": h["loss"], "seconds": h["time"]}
         | ({"val_score": h["val_score"]} if "val_score" in h else {})
         for h in est.meta_history_
     ]
-    results = {
+    return {
         "final": curve[-1],
         "untrained": curve[0],
         "curve": curve,
@@ -300,7 +320,6 @@ def _meta_train_and_score(
         "meta_updates": est.n_meta_iter_,
         "meta_history": history,
     }
-    return results, est.device_
 
 
 def _omniglot(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
@@ -341,8 +360,7 @@ def _omniglot(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
             settings[key] = {"minutes": results["final"]["minutes"], **_score(score)}
     if len(settings) > 1:
         results["settings"] = settings
-    name = f"omniglot_{args.estimator}_{args.n_way}w{args.n_shot}s_{args.budget_minutes:g}min"
-    return name, results, device
+    return _record_name(args), results, device
 
 
 def _sinusoid(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
@@ -364,8 +382,7 @@ def _sinusoid(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
     results, device = _meta_train_and_score(
         est, args, (train,), lambda e: evaluate(e, test, n_tasks=None)
     )
-    name = f"sinusoid_{args.estimator}_k{args.n_shot}_{args.budget_minutes:g}min"
-    return name, results, device
+    return _record_name(args), results, device
 
 
 def _school(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
@@ -419,7 +436,16 @@ def _school(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
         }
     args.resolved_params = {"conditioning": args.estimator, **SCHOOL_NETWORK}
     results = {"final": rows[args.estimator], "models": rows}
-    return f"school_{args.estimator}", results, "cpu"
+    return _record_name(args), results, "cpu"
+
+
+def _record_name(args: argparse.Namespace) -> str:
+    """The record's default file name (without ``.json``) for these arguments."""
+    if args.benchmark == "omniglot":
+        return f"omniglot_{args.estimator}_{args.n_way}w{args.n_shot}s_{args.budget_minutes:g}min"
+    if args.benchmark == "sinusoid":
+        return f"sinusoid_{args.estimator}_k{args.n_shot}_{args.budget_minutes:g}min"
+    return f"school_{args.estimator}"
 
 
 def _plot(record: dict[str, Any], path: str) -> None:
