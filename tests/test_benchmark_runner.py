@@ -56,15 +56,15 @@ def test_omniglot_meta_trains_and_scores_unseen_characters(tmp_path):
 
 
 def test_omniglot_model_selection_on_validation_characters(tmp_path):
-    # One segment of 3 meta-updates, validated on 4 episodes of the "val" characters after
-    # the 2nd and the last.
+    # One segment (--segment 3, rounded up to 4, a multiple of validation_interval),
+    # validated on 4 episodes of the "val" characters after the 2nd and the 4th update.
     record, stdout = run(
         "omniglot", tmp_path, "--validation-episodes", "4", "--param", "validation_interval=2"
     )
     results = record["results"]
     assert record["config"]["validation_episodes"] == 4
     val = {h["meta_update"]: h["val_score"] for h in results["meta_history"] if "val_score" in h}
-    assert sorted(val) == [2, 3] and all(0 <= v <= 1 for v in val.values())
+    assert sorted(val) == [2, 4] and all(0 <= v <= 1 for v in val.values())
     for point in results["curve"][1:]:
         # Each mark scores the best model on validation so far, not the last one.
         seen = {i: s for i, s in val.items() if i <= point["meta_updates"]}
@@ -97,6 +97,28 @@ def test_a_record_is_written_at_every_mark_before_the_last(tmp_path, monkeypatch
     assert partial["results"]["curve"] == final["results"]["curve"][:2]
     assert len(final["results"]["curve"]) == 3
     assert final["results"]["meta_updates"] > partial["results"]["meta_updates"]
+
+
+def test_segments_end_on_validations():
+    # meta_fit validates at its last meta-update as well as every validation_interval:
+    # segments are rounded up to a multiple of the interval, so segmenting a run adds no
+    # validation to those of one uninterrupted meta_fit.
+    from itertools import islice
+
+    from skmeta import ProtoNetClassifier
+    from skmeta.benchmarks import meta_fit_segments
+    from skmeta.datasets import load_omniglot
+    from skmeta.tasks import EpisodeSampler
+
+    X, y = load_omniglot("val")
+    tasks = EpisodeSampler(X, y, n_way=3, n_shot=1, n_query=2, n_episodes=3, random_state=0)
+    est = ProtoNetClassifier(backbone="conv4", n_way=3, validation_interval=4, random_state=0)
+    segments = meta_fit_segments(
+        est, X, y, budget_seconds=1e9, segment=3, progress=False, validation_tasks=tasks
+    )
+    assert [done for done, _ in islice(segments, 3)] == [4, 8, 12]
+    validated = [h["iteration"] for h in est.meta_history_ if "val_score" in h]
+    assert validated == [4, 8, 12]
 
 
 @pytest.mark.parametrize("setting", ["5x1", "1w1s", "20w0s", "w5s"])

@@ -39,7 +39,9 @@ def meta_fit_segments(
     budget_seconds : float
         Training time after which no new segment starts. At least one segment runs.
     segment : int, default=50
-        Meta-updates between checks of the clock.
+        Meta-updates between checks of the clock. With ``validation_tasks``, rounded up
+        to a multiple of the estimator's ``validation_interval``, so that each segment
+        ends on a validation (``meta_fit`` also validates at its last meta-update).
     progress : bool, default=True
         Show a tqdm progress bar over the budget.
     **meta_fit_kwargs
@@ -64,6 +66,11 @@ def meta_fit_segments(
     ...     print(done, est.n_meta_iter_)
     5 5
     """
+    interval = getattr(estimator, "validation_interval", None)
+    if meta_fit_kwargs.get("validation_tasks") is not None and interval:
+        # meta_fit validates every `validation_interval` meta-updates and at its last one;
+        # segments that end between validations would add one validation each.
+        segment = -(-segment // interval) * interval
     done, seconds = 0, 0.0
     bar = tqdm(
         total=round(budget_seconds),
