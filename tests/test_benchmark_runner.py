@@ -92,7 +92,7 @@ def test_a_record_is_written_at_every_mark_before_the_last(tmp_path, monkeypatch
     assert [path for _, path in written] == [output, output]
     partial, final = written[0][0], written[1][0]
     assert partial["complete"] is False and final["complete"] is True
-    assert final == record and "write_partial" not in final["config"]
+    assert final == record
     assert len(partial["results"]["curve"]) == 2  # untrained, first mark
     assert partial["results"]["curve"] == final["results"]["curve"][:2]
     assert len(final["results"]["curve"]) == 3

@@ -7,6 +7,7 @@ import ast
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -204,8 +205,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command = "python -m skmeta.benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     def make_record(results: dict[str, Any], device: Any, complete: bool) -> dict[str, Any]:
-        hidden = ("benchmark", "plot", "no_progress", "write_partial")
-        config = {k: v for k, v in vars(args).items() if k not in hidden}
+        config = {
+            k: v for k, v in vars(args).items() if k not in ("benchmark", "plot", "no_progress")
+        }
         if "param" in config:
             config["param"] = dict(config["param"])
         config["torch_threads"] = torch.get_num_threads()
@@ -220,11 +222,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "command": command,
         }
 
-    # Written at every mark before the last, so that a run cut short keeps its marks.
-    args.write_partial = lambda results, device: write_record(
-        make_record(results, device, complete=False), output
-    )
-    name, results, device = run(args)
+    def write_partial(results: dict[str, Any], device: Any) -> None:
+        # At every mark before the last, so that a run cut short keeps its marks.
+        write_record(make_record(results, device, complete=False), output)
+
+    results, device = run(args, write_partial)
     record = make_record(results, device, complete=True)
     write_record(record, output)
     print(f"{name}: {_format(results['final'])}; record written to {output}")
@@ -265,10 +267,11 @@ def _resolved(est: Any) -> dict[str, Any]:
 
 
 def _meta_train_and_score(
-    est, args, train, evaluate, validation=None
+    est, args, train, evaluate, on_mark, validation=None
 ) -> tuple[dict[str, Any], Any]:
     """Score without meta-training, then meta-train for the budget, scoring at each mark.
 
+    ``on_mark(results, device)`` receives the results so far at every mark but the last.
     With ``validation`` tasks, the model scored at a mark is the one with the best
     validation score so far (``meta_fit`` keeps it across the segments' checkpoints).
     """
@@ -300,8 +303,8 @@ def _meta_train_and_score(
                 flush=True,
             )
             curve.append(point)
-            if marks and getattr(args, "write_partial", None) is not None:
-                args.write_partial(_snapshot(est, curve, seconds), est.device_)
+            if marks:
+                on_mark(_snapshot(est, curve, seconds), est.device_)
     return _snapshot(est, curve, seconds), est.device_
 
 
@@ -322,7 +325,7 @@ def _snapshot(est, curve: list[dict[str, Any]], seconds: float) -> dict[str, Any
     }
 
 
-def _omniglot(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
+def _omniglot(args: argparse.Namespace, on_mark: Callable) -> tuple[dict[str, Any], Any]:
     from ..datasets import load_omniglot
     from ..evaluation import evaluate
 
@@ -347,7 +350,12 @@ def _omniglot(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
     est = _estimator(OMNIGLOT_ESTIMATORS, args, shared)
     args.resolved_params = _resolved(est)
     results, device = _meta_train_and_score(
-        est, args, (X_train, y_train), lambda e: evaluate(e, test, n_tasks=None), validation
+        est,
+        args,
+        (X_train, y_train),
+        lambda e: evaluate(e, test, n_tasks=None),
+        on_mark,
+        validation,
     )
     # The final model on the other test settings: one meta-training run, several figures.
     settings = {f"{args.n_way}w{args.n_shot}s": results["final"]}
@@ -360,10 +368,10 @@ def _omniglot(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
             settings[key] = {"minutes": results["final"]["minutes"], **_score(score)}
     if len(settings) > 1:
         results["settings"] = settings
-    return _record_name(args), results, device
+    return results, device
 
 
-def _sinusoid(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
+def _sinusoid(args: argparse.Namespace, on_mark: Callable) -> tuple[dict[str, Any], Any]:
     from ..datasets import SinusoidTasks
     from ..evaluation import evaluate
 
@@ -380,12 +388,13 @@ def _sinusoid(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
     est = _estimator(SINUSOID_ESTIMATORS, args, shared)
     args.resolved_params = _resolved(est)
     results, device = _meta_train_and_score(
-        est, args, (train,), lambda e: evaluate(e, test, n_tasks=None)
+        est, args, (train,), lambda e: evaluate(e, test, n_tasks=None), on_mark
     )
-    return _record_name(args), results, device
+    return results, device
 
 
-def _school(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
+def _school(args: argparse.Namespace, on_mark: Callable) -> tuple[dict[str, Any], Any]:
+    # No marks: the budget ends the splits, and the record is written once.
     from sklearn.linear_model import RidgeCV
     from sklearn.preprocessing import StandardScaler
     from tqdm.auto import tqdm
@@ -436,7 +445,7 @@ def _school(args: argparse.Namespace) -> tuple[str, dict[str, Any], Any]:
         }
     args.resolved_params = {"conditioning": args.estimator, **SCHOOL_NETWORK}
     results = {"final": rows[args.estimator], "models": rows}
-    return _record_name(args), results, "cpu"
+    return results, "cpu"
 
 
 def _record_name(args: argparse.Namespace) -> str:
