@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -32,6 +33,11 @@ def check_record(record, stdout, subcommand, tmp_path):
     assert record["config"]["estimator"] == RUNS[subcommand][1]
     assert set(record["versions"]) == {"python", "numpy", "torch", "sklearn", "skmeta"}
     assert record["machine"]["cpu_count"] >= 1
+    # Times from different CPU models are not comparable: the record says which ran it.
+    model = record["machine"]["cpu_model"]
+    assert model is None or (isinstance(model, str) and model)
+    if Path("/proc/cpuinfo").exists():
+        assert model
     assert record["wall_seconds"] > 0
     assert record["command"].startswith(f"python -m skmeta.benchmarks {subcommand}")
     result = record["result"]

@@ -30,7 +30,9 @@ def environment(device: Any = None) -> dict[str, dict[str, Any]]:
     -------
     env : dict
         ``{"versions": {...}, "machine": {...}}``: python, numpy, torch, scikit-learn and
-        skmeta versions; platform, processor, CPU count, torch threads, CUDA device name.
+        skmeta versions; platform, processor, CPU model (where the system names it), CPU
+        count, torch threads, CUDA device name. Times from different CPU models are not
+        comparable: compare those of one record, or of records on the same model.
 
     Examples
     --------
@@ -46,6 +48,7 @@ def environment(device: Any = None) -> dict[str, dict[str, Any]]:
     machine = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -62,6 +65,52 @@ def environment(device: Any = None) -> dict[str, dict[str, Any]]:
         },
         "machine": machine,
     }
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name as the system reports it (``/proc/cpuinfo`` on Linux,
+    ``sysctl`` on macOS), or None where it does not.
+
+    Examples
+    --------
+    >>> from skmeta.benchmarks._record import cpu_model
+    >>> name = cpu_model()
+    >>> name is None or isinstance(name, str)
+    True
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            fields: dict[str, str] = {}
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, sep, value = line.partition(":")
+                if sep:
+                    fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        fields = {}
+    name = fields.get("model name") or fields.get("Model") or fields.get("cpu model")
+    if name:
+        # A virtual machine may report only the brand ("AMD EPYC"): family and model
+        # tell the generations apart.
+        if "cpu family" in fields and "model" in fields:
+            name += f" (family {fields['cpu family']}, model {fields['model']})"
+        return name
+    if sys.platform == "darwin":
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() or None
+    return None
 
 
 def write_record(record: dict[str, Any], path: str | os.PathLike) -> Path:
