@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 from skmeta import MAMLClassifier
-from skmeta.benchmarks import environment, meta_fit_segments, write_record
+from skmeta.benchmarks import environment, meta_fit_segments, reference_step_ms, write_record
 from skmeta.benchmarks._omniglot import omniglot_test_episodes
 from skmeta.datasets import load_omniglot
 from skmeta.evaluation import evaluate
@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", default=None)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    reference_ms = reference_step_ms()  # the machine's speed, to compare records across machines
 
     X_train, y_train = load_omniglot("train")
     X_test, y_test = load_omniglot("test")
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
             "config": vars(args) | {"backbone": "conv4", "transductive": False, "image_size": 28},
             "complete": complete,
             "results": rows,
-            **environment(getattr(est, "device_", None)),
+            **environment(getattr(est, "device_", None), reference_ms),
         }
         write_record(record, path)
         return record

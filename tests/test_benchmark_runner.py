@@ -38,6 +38,7 @@ def check_record(record, stdout, subcommand, tmp_path):
     assert model is None or (isinstance(model, str) and model)
     if Path("/proc/cpuinfo").exists():
         assert model
+    assert record["machine"]["reference_ms"] > 0  # the machine's speed, measured first
     assert record["wall_seconds"] > 0
     assert record["command"].startswith(f"python -m skmeta.benchmarks {subcommand}")
     result = record["result"]
@@ -91,6 +92,18 @@ def test_a_record_is_written_at_every_mark_before_the_last(tmp_path, monkeypatch
     monkeypatch.setattr(
         _cli, "write_record", lambda record, path: written.append((copy.deepcopy(record), path))
     )
+    real_segments = _cli.meta_fit_segments
+
+    def segments_of_one_second(estimator, *args, budget_seconds, **kwargs):
+        # Each segment counts as one second of training, however long it takes: the marks
+        # fall on the same segments on an idle machine and on a loaded one.
+        steps = real_segments(estimator, *args, budget_seconds=1e9, **kwargs)
+        for seconds, (done, _) in enumerate(steps, start=1):
+            yield done, float(seconds)
+            if seconds >= budget_seconds:
+                return
+
+    monkeypatch.setattr(_cli, "meta_fit_segments", segments_of_one_second)
     output = tmp_path / "run.json"
     argv = ["omniglot", "--budget-minutes", "0.05", "--eval-at", "0.005", *RUNS["omniglot"]]
     argv[argv.index("--segment") + 1] = "1"
@@ -165,3 +178,18 @@ def test_bad_estimator_is_refused(capsys):
         main(["omniglot", "--estimator", "nope"])
     assert exit_.value.code == 2
     assert "invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_reference_step_is_a_fixed_workload_that_leaves_random_numbers_alone():
+    import torch
+
+    from skmeta.benchmarks import reference_step_ms
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ms = reference_step_ms(repeats=2)
+    assert torch.equal(torch.rand(3), expected)  # the caller's stream is untouched
+    # 80 images through four 64-channel conv blocks, forward and backward: neither free
+    # nor minutes long, whatever the machine.
+    assert 0.1 < ms < 60_000

@@ -16,16 +16,18 @@ The helpers below are what the runner and the scripts in ``benchmarks/`` share.
 
 from ._budget import meta_fit_segments, meta_fit_within
 from ._cli import main
-from ._record import environment, write_record
+from ._record import cpu_model, environment, reference_step_ms, write_record
 from ._school import explained_variance, independent_ridge, split_within_tasks
 
 __all__ = [
+    "cpu_model",
     "environment",
     "explained_variance",
     "independent_ridge",
     "main",
     "meta_fit_segments",
     "meta_fit_within",
+    "reference_step_ms",
     "split_within_tasks",
     "write_record",
 ]

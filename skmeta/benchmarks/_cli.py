@@ -15,7 +15,7 @@ import numpy as np
 
 from ._budget import meta_fit_segments
 from ._omniglot import omniglot_test_episodes, omniglot_validation_episodes
-from ._record import RESULTS_DIR, environment, write_record
+from ._record import RESULTS_DIR, environment, reference_step_ms, write_record
 from ._school import (
     RIDGE_ALPHAS,
     SCHOOL_NETWORK,
@@ -176,9 +176,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     record : dict
         What is written to ``--output``: ``benchmark``, ``config``, ``complete``,
         ``result`` (``mean`` and ``ci95``, the half-width of the 95% confidence interval),
-        ``results`` (all figures), ``wall_seconds``, ``versions``, ``machine``, ``command``
-        and ``date``. The record is also written at every ``--eval-at`` mark, with
-        ``complete`` false and the figures so far, so that a run cut short keeps them.
+        ``results`` (all figures), ``wall_seconds``, ``versions``, ``machine`` (with the
+        CPU model and ``reference_ms``, the time of a fixed workload measured before the
+        run: see `skmeta.benchmarks.reference_step_ms`), ``command`` and ``date``. The
+        record is also written at every ``--eval-at`` mark, with ``complete`` false and the
+        figures so far, so that a run cut short keeps them.
 
     Examples
     --------
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     args = _parser().parse_args(argv)
+    # The machine's speed on a fixed workload, before the run: times in records from
+    # different machines compare after dividing by it.
+    reference_ms = reference_step_ms()
     tic = time.perf_counter()
     run = {"omniglot": _omniglot, "sinusoid": _sinusoid, "school": _school}[args.benchmark]
     name = _record_name(args)
@@ -218,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "result": results["final"],
             "results": results,
             "wall_seconds": time.perf_counter() - tic,
-            **environment(device),
+            **environment(device, reference_ms),
             "command": command,
         }
 

@@ -18,13 +18,16 @@ import numpy as np
 RESULTS_DIR = Path("benchmarks") / "results"
 
 
-def environment(device: Any = None) -> dict[str, dict[str, Any]]:
+def environment(device: Any = None, reference_ms: float | None = None) -> dict[str, dict[str, Any]]:
     """Versions of the software and a description of the machine a benchmark ran on.
 
     Parameters
     ----------
     device : torch.device or str, default=None
         The device the estimator used (its ``device_``), recorded as given.
+    reference_ms : float, default=None
+        The machine's time for a fixed workload (`reference_step_ms`, measured when the
+        run started), recorded as ``machine["reference_ms"]``.
 
     Returns
     -------
@@ -55,6 +58,8 @@ def environment(device: Any = None) -> dict[str, dict[str, Any]]:
     }
     if device is not None:
         machine["device"] = str(device)
+    if reference_ms is not None:
+        machine["reference_ms"] = reference_ms
     return {
         "versions": {
             "python": platform.python_version(),
@@ -67,13 +72,59 @@ def environment(device: Any = None) -> dict[str, dict[str, Any]]:
     }
 
 
+def reference_step_ms(repeats: int = 5) -> float:
+    """Milliseconds a fixed workload takes here: a yardstick for comparing machines.
+
+    The workload is a forward and a backward pass of a Conv-4 network written with plain
+    ``torch.nn`` layers (four blocks of 3x3 convolution with 64 channels, batch norm,
+    ReLU and 2x2 max-pool; not skmeta's own `skmeta.nn.Conv4`, so that changes to skmeta
+    leave it alone) over 80 random 28x28 images, the size of a 5-way 1-shot episode with
+    15 queries per class, on the CPU with the current number of torch threads. Returned:
+    the median of ``repeats`` timed passes after one untimed pass (about a second in
+    all). Benchmarks record it when they start: two records' times compare after
+    dividing each by its ``reference_ms``, and a record whose ``reference_ms`` is twice
+    another's ran on a machine (or under a load) that is about twice as slow.
+
+    Examples
+    --------
+    >>> from skmeta.benchmarks import reference_step_ms
+    >>> reference_step_ms(repeats=1) > 0
+    True
+    """
+    import statistics
+
+    import torch
+    from torch import nn
+
+    with torch.random.fork_rng(devices=[]):  # the caller's random numbers stay as they were
+        torch.manual_seed(0)
+        blocks: list[nn.Module] = []
+        for c_in in (1, 64, 64, 64):
+            blocks += [
+                nn.Conv2d(c_in, 64, 3, padding=1),
+                nn.BatchNorm2d(64),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
+            ]
+        net = nn.Sequential(*blocks, nn.Flatten())
+        x = torch.rand(80, 1, 28, 28)
+    times = []
+    for i in range(repeats + 1):
+        tic = time.perf_counter()
+        net.zero_grad(set_to_none=True)
+        net(x).square().mean().backward()
+        if i:  # the first pass warms up (allocations, kernel choice)
+            times.append(1000 * (time.perf_counter() - tic))
+    return round(statistics.median(times), 2)
+
+
 def cpu_model() -> str | None:
     """The CPU's model name as the system reports it (``/proc/cpuinfo`` on Linux,
     ``sysctl`` on macOS), or None where it does not.
 
     Examples
     --------
-    >>> from skmeta.benchmarks._record import cpu_model
+    >>> from skmeta.benchmarks import cpu_model
     >>> name = cpu_model()
     >>> name is None or isinstance(name, str)
     True
