@@ -119,3 +119,62 @@ def test_conv4_vmap_matches_the_loop(transductive):
         if scale < 1e-5 * top:
             continue  # a conv bias before batch norm has a zero gradient: only noise to compare
         torch.testing.assert_close(got[k] / scale, ref[k] / scale, rtol=1e-3, atol=1e-4)
+
+
+class _PlainSGDMAML(MAMLRegressor):
+    """MAML whose outer step is SGD at rate 1, so that θ0 − θ1 is the meta-gradient."""
+
+    def _meta_parameters(self, network):
+        params = super()._meta_parameters(network)
+        self.initial_params_ = {k: v.detach().clone() for k, v in params.items()}
+        return params
+
+    def _make_optimizer(self, params):
+        return torch.optim.SGD(params, lr=1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"first_order": True}, {"adapt": "head"}, {"learn_inner_lr": True}, {"n_inner_steps": 2}],
+)
+@pytest.mark.parametrize("batching", ["loop", "vmap"])
+def test_the_meta_gradient_is_that_of_the_maml_objective(kwargs, batching):
+    """The update equals ∇_θ of (1/T) Σ_i L(φ_i, D_i^ts), φ_i = θ − α∇L(θ, D_i^tr),
+    differentiated here independently with torch.func (first order: ∇L(θ) held constant;
+    ANIL: only the head moves in the inner loop; Meta-SGD: α per parameter, learned)."""
+    from torch.func import functional_call
+    from torch.func import grad as fgrad
+
+    tasks = SinusoidTasks(n_support=5, n_query=7, random_state=0).sample(3)
+    est = _PlainSGDMAML(random_state=0, batching=batching, inner_lr=0.05, **kwargs)
+    est.set_params(n_meta_iterations=1, meta_batch_size=len(tasks)).meta_fit(tasks)
+    theta0 = est.initial_params_
+    net, steps = est.network_, est.n_inner_steps
+    lr_keys = {k for k in theta0 if k.startswith("inner_lr:")}
+    adapted = [k for k in theta0 if k not in lr_keys]
+    if kwargs.get("adapt") == "head":
+        adapted = [k for k in adapted if k.startswith("head.")]
+
+    def mse(weights, X, y):
+        out = functional_call(net, weights, torch.as_tensor(X, dtype=torch.float32))
+        return ((out.squeeze(-1) - torch.as_tensor(y, dtype=torch.float32)) ** 2).mean()
+
+    def objective(theta):
+        weights = {k: v for k, v in theta.items() if k not in lr_keys}
+        total = 0.0
+        for t in tasks:
+            phi = dict(weights)
+            for _ in range(steps):
+                g = fgrad(lambda a, phi=phi: mse({**phi, **a}, t.X_support, t.y_support))(
+                    {k: phi[k] for k in adapted}
+                )
+                if kwargs.get("first_order"):
+                    g = {k: v.detach() for k, v in g.items()}
+                lr = {k: theta.get("inner_lr:" + k, 0.05) for k in adapted}
+                phi = {**phi, **{k: phi[k] - lr[k] * g[k] for k in adapted}}
+            total = total + mse(phi, t.X_query, t.y_query)
+        return total / len(tasks)
+
+    expected = fgrad(objective)(theta0)
+    for k, v in theta0.items():
+        torch.testing.assert_close(v - est.meta_params_[k], expected[k], rtol=1e-4, atol=1e-6)
