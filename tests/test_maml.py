@@ -165,9 +165,8 @@ def test_the_meta_gradient_is_that_of_the_maml_objective(kwargs, batching):
         for t in tasks:
             phi = dict(weights)
             for _ in range(steps):
-                g = fgrad(lambda a, phi=phi: mse({**phi, **a}, t.X_support, t.y_support))(
-                    {k: phi[k] for k in adapted}
-                )
+                support_loss = lambda a, phi=phi, t=t: mse({**phi, **a}, t.X_support, t.y_support)  # noqa: E731
+                g = fgrad(support_loss)({k: phi[k] for k in adapted})
                 if kwargs.get("first_order"):
                     g = {k: v.detach() for k, v in g.items()}
                 lr = {k: theta.get("inner_lr:" + k, 0.05) for k in adapted}
