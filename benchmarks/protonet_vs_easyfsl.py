@@ -37,10 +37,15 @@ order; reported: the median episodes per second over the rounds, and the ratios 
 easyfsl (target: at least 1).
 
 easyfsl imports torchvision, which installs here only as the pair torch 2.14.1 /
-torchvision 0.29.1, so the benchmark has an environment of its own, outside the repo::
+torchvision 0.29.1, so the benchmark has an environment of its own, outside the repo.
+Take both from torch's CPU index: on Linux, PyPI's torch 2.14.1 is the CUDA build, which
+pulls about 6 GB of nvidia-* wheels (and PyPI's torchvision 0.28.0, built against it,
+does not load beside the CPU torch 2.13.0 of skmeta's own environment)::
 
     python -m venv /work/venv-easyfsl
-    /work/venv-easyfsl/bin/pip install torch==2.14.1 torchvision==0.29.1 easyfsl
+    /work/venv-easyfsl/bin/pip install torch==2.14.1 torchvision==0.29.1 \
+        --index-url https://download.pytorch.org/whl/cpu
+    /work/venv-easyfsl/bin/pip install easyfsl
     /work/venv-easyfsl/bin/pip install -e /work/main --no-deps
     /work/venv-easyfsl/bin/pip install numpy scikit-learn scipy skorch optuna tqdm
 
