@@ -81,9 +81,11 @@ def test_omniglot_model_selection_on_validation_characters(tmp_path):
     assert "best on validation" in stdout
 
 
-def test_a_record_is_written_at_every_mark_before_the_last(tmp_path, monkeypatch):
+@pytest.mark.parametrize("also_test", [[], ["--also-test", "3w1s"]], ids=["alone", "also-test"])
+def test_a_record_is_written_at_every_mark_before_the_last(tmp_path, monkeypatch, also_test):
     # A long run cut short keeps the marks it reached: each mark but the last writes the
-    # record so far (complete: false), the end writes it whole (complete: true).
+    # record so far (complete: false), and so does the last when the other test settings
+    # are still to be scored; the end writes it whole (complete: true).
     import copy
 
     from skmeta.benchmarks import _cli
@@ -107,9 +109,14 @@ def test_a_record_is_written_at_every_mark_before_the_last(tmp_path, monkeypatch
     output = tmp_path / "run.json"
     argv = ["omniglot", "--budget-minutes", "0.05", "--eval-at", "0.005", *RUNS["omniglot"]]
     argv[argv.index("--segment") + 1] = "1"
-    record = main([*argv, "--no-progress", "--output", str(output)])
-    assert [path for _, path in written] == [output, output]
-    partial, final = written[0][0], written[1][0]
+    record = main([*argv, "--no-progress", "--output", str(output), *also_test])
+    assert [path for _, path in written] == [output] * (3 if also_test else 2)
+    partial, final = written[0][0], written[-1][0]
+    if also_test:  # the last mark, written before the other settings are scored
+        last = written[1][0]
+        assert last["complete"] is False and "settings" not in last["results"]
+        assert last["results"]["curve"] == final["results"]["curve"]
+        assert set(final["results"]["settings"]) == {"5w1s", "3w1s"}
     assert partial["complete"] is False and final["complete"] is True
     assert final == record
     assert len(partial["results"]["curve"]) == 2  # untrained, first mark

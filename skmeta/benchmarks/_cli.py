@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
 
     def write_partial(results: dict[str, Any], device: Any) -> None:
-        # At every mark before the last, so that a run cut short keeps its marks.
+        # At every mark before the last (and at the last before --also-test), so that a
+        # run cut short keeps its marks.
         write_record(make_record(results, device, complete=False), output)
 
     results, device = run(args, write_partial)
@@ -363,6 +364,10 @@ def _omniglot(args: argparse.Namespace, on_mark: Callable) -> tuple[dict[str, An
         validation,
     )
     # The final model on the other test settings: one meta-training run, several figures.
+    # They can take longer than the run's other evaluations together (20-way 5-shot), so
+    # the record is written first with the last mark, as at the marks before it.
+    if args.also_test:
+        on_mark(results, device)
     settings = {f"{args.n_way}w{args.n_shot}s": results["final"]}
     for way, shot in args.also_test:
         key = f"{way}w{shot}s"
