@@ -628,7 +628,7 @@ class MetaEstimatorMixin:
     def _encode_task_targets(
         self, y_support: np.ndarray, y_query: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        return y_support.astype(np.float32), y_query.astype(np.float32), 0
+        return _regression_targets(y_support), _regression_targets(y_query), 0
 
     def _initial_params(
         self,
@@ -671,16 +671,32 @@ class MetaEstimatorMixin:
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
         """Validate inputs: 2-D through sklearn (feature names, n_features_in_), or images."""
         arr_ndim = getattr(X, "ndim", None)
+        fitted = None if reset else getattr(self, "input_shape_", None)  # None: flat rows
         if arr_ndim is None or arr_ndim <= 2:
-            return validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
-        X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64])
+            X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
+            # Flat rows for a model fitted on images: the images, flattened (C order).
+            return X if fitted is None else X.reshape(len(X), *fitted)
+        X = check_array(X, allow_nd=True, dtype=[np.float32, np.float64], input_name="X")
+        shape = tuple(X.shape[1:])
         if reset:
-            self.n_features_in_ = int(np.prod(X.shape[1:]))
-            self.input_shape_ = tuple(X.shape[1:])
-        elif tuple(X.shape[1:]) != tuple(getattr(self, "input_shape_", ())):
+            self.n_features_in_ = int(np.prod(shape))
+            self.input_shape_ = shape
+        elif fitted is None and hasattr(self, "n_features_in_"):
+            # Fitted on flat rows: images of as many values are those rows, unflattened.
+            if int(np.prod(shape)) != self.n_features_in_:
+                raise ValueError(
+                    f"X has examples of shape {shape} ({int(np.prod(shape))} values), but "
+                    f"{type(self).__name__} was fitted on rows of {self.n_features_in_} "
+                    "features. Pass examples with as many values as the support set's."
+                )
+            return validate_data(
+                self, X.reshape(len(X), -1), reset=False, dtype=[np.float32, np.float64]
+            )
+        elif shape != fitted:
             raise ValueError(
-                f"X has examples of shape {tuple(X.shape[1:])}, but {type(self).__name__} was "
-                f"fitted on examples of shape {getattr(self, 'input_shape_', None)}."
+                f"X has examples of shape {shape}, but {type(self).__name__} was fitted on "
+                f"examples of shape {fitted}. Pass examples of shape {fitted} (or flattened, "
+                f"rows of {self.n_features_in_} features), as in the support set."
             )
         return X
 
@@ -702,7 +718,7 @@ class MetaEstimatorMixin:
         return X, self._encode_fit_targets(y)
 
     def _encode_fit_targets(self, y: np.ndarray) -> np.ndarray:
-        return np.asarray(y, dtype=np.float32)
+        return _regression_targets(y)
 
     def _scores(self, X: Any, scorer: Callable | None = None) -> np.ndarray:
         """``scorer(state, X)`` (default: `_predict_scores`) on validated queries, as numpy."""
@@ -941,6 +957,19 @@ def _check_prior(
             f"{estimator}'s network; mismatched parameters include {diff}. Build the "
             "estimator with the same architecture parameters as the prior's."
         )
+
+
+def _regression_targets(y: Any) -> np.ndarray:
+    """Regression targets as float32; a clear error for labels that are not numbers."""
+    y = np.asarray(y)
+    try:
+        return y.astype(np.float32)
+    except (TypeError, ValueError):
+        example = y.ravel()[:1].tolist()[0] if y.size else None
+        raise ValueError(
+            f"A regressor needs numeric targets; y has dtype {y.dtype} (e.g. {example!r}). "
+            "Convert y to numbers, or use a classifier for class labels."
+        ) from None
 
 
 @dataclass

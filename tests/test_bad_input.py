@@ -120,3 +120,125 @@ def test_invalid_parameters():
 def test_regression_targets_for_a_classifier():
     with pytest.raises(ValueError, match="Unknown label type: continuous"):
         ProtoNetClassifier().fit(np.zeros((3, 2)), [0.1, 0.7, 2.3])
+
+
+LEARNERS = [
+    "MAMLClassifier",
+    "ReptileClassifier",
+    "FineTuneClassifier",
+    "ProtoNetClassifier",
+    "MatchingNetClassifier",
+    "RelationNetClassifier",
+    "SiameseClassifier",
+    "BlackBoxClassifier",
+]
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_a_users_backbone_that_does_not_fit_the_examples(name):
+    import torch
+
+    import skmeta
+
+    X, y = np.zeros((4, 4)), [0, 0, 1, 1]
+    est = getattr(skmeta, name)
+    with pytest.raises(ValueError, match=r"module Linear does not take the examples.*\(2, 4\)"):
+        est(backbone=torch.nn.Linear(5, 3)).fit(X, y)
+    with pytest.raises(ValueError, match="module GRU must return one tensor with a row per"):
+        est(backbone=torch.nn.GRU(4, 8)).fit(X, y)
+    with pytest.raises(ValueError, match=r"returned a tensor of shape \(8,\)"):
+        est(backbone=torch.nn.Flatten(0)).fit(X, y)
+
+
+def test_the_backbone_probe_leaves_running_statistics_alone():
+    import torch
+
+    from skmeta.nn import make_backbone
+
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+    module[1].running_mean.fill_(0.5)
+    network, _ = make_backbone(module, (4,))
+    assert torch.equal(network[1].running_mean, torch.full((3,), 0.5))
+
+
+def test_flat_rows_and_images_are_the_same_examples_at_predict():
+    # Images may be passed flat (C order) and flat rows as images of as many values;
+    # another shape is an error that names the fitted one.
+    rng = np.random.default_rng(0)
+    X = rng.random((4, 16, 16)).astype(np.float32)
+    y = [0, 0, 1, 1]
+    on_images = ProtoNetClassifier(backbone="conv4", random_state=0).fit(X, y)
+    on_rows = ProtoNetClassifier(backbone="conv4", random_state=0).fit(X.reshape(4, -1), y)
+    expected = on_images.predict_proba(X)
+    np.testing.assert_allclose(on_images.predict_proba(X.reshape(4, -1)), expected, atol=1e-6)
+    np.testing.assert_allclose(on_rows.predict_proba(X), expected, atol=1e-6)
+    with pytest.raises(ValueError, match=r"fitted on examples of shape \(16, 16\)\. Pass"):
+        on_images.predict(X.reshape(4, 8, 32))
+    with pytest.raises(ValueError, match=r"\(128 values\).*rows of 256 features"):
+        on_rows.predict(X[:, :8])
+
+
+def test_channels_last_images_get_a_hint():
+    with pytest.raises(ValueError, match=r"channels-last.*X\.transpose\(0, 3, 1, 2\)"):
+        ProtoNetClassifier(backbone="conv4").fit(np.zeros((4, 16, 16, 3)), [0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("sizes", [(-3,), (8, 0), (2.5,)])
+def test_layer_sizes_must_be_positive_integers(sizes):
+    from skmeta import MAMLClassifier, MultiTaskRegressor, RelationNetClassifier
+
+    X, y = np.zeros((4, 3)), [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="hidden_layer_sizes must hold positive integers"):
+        ProtoNetClassifier(hidden_layer_sizes=sizes).fit(X, y)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must hold positive integers"):
+        MAMLClassifier(hidden_layer_sizes=sizes).fit(X, y)
+    with pytest.raises(ValueError, match="relation_layer_sizes must hold positive integers"):
+        RelationNetClassifier(relation_layer_sizes=sizes).fit(X, y)
+    with pytest.raises(ValueError, match="hidden_layer_sizes must hold positive integers"):
+        MultiTaskRegressor(hidden_layer_sizes=sizes).fit(X, [0.0, 1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    "name", ["MAMLRegressor", "ReptileRegressor", "BlackBoxRegressor", "MultiTaskRegressor"]
+)
+def test_class_labels_for_a_regressor(name):
+    import skmeta
+
+    est = getattr(skmeta, name)()
+    X = np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"needs numeric targets; y has dtype <U1 \(e\.g\. 'a'\)"):
+        est.fit(X, list("abab"))
+    if name != "MultiTaskRegressor":
+        task = Task(X, list("abab"), X, list("abab"))
+        with pytest.raises(ValueError, match="needs numeric targets"):
+            est.meta_fit([task, task])
+
+
+def test_multitask_tasks_with_different_features():
+    from skmeta import MultiTaskRegressor
+
+    tasks = [(np.zeros((4, 3)), np.zeros(4)), (np.zeros((4, 2)), np.zeros(4))]
+    with pytest.raises(ValueError, match=r"one input space: task 1 has examples of shape \(2,\)"):
+        MultiTaskRegressor().meta_fit(tasks)
+
+
+def test_real_valued_labels_for_episodes():
+    X = np.zeros((40, 3))
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        ProtoNetClassifier(n_query=1).meta_fit(X, np.linspace(0, 1, 40))
+
+
+def test_a_one_class_support_set_for_a_meta_trained_maml():
+    from skmeta import MAMLClassifier
+
+    X, y = make_pool(n_classes=6)
+    est = MAMLClassifier(n_way=2, n_query=2, n_meta_iterations=1, random_state=0).meta_fit(X, y)
+    with pytest.raises(ValueError, match=r"support set has 1\. Adapt with 2-way support sets\.$"):
+        est.fit(X[:3], [0, 0, 0])
+
+
+def test_nan_in_images_names_x():
+    X = np.zeros((4, 16, 16))
+    X[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        ProtoNetClassifier(backbone="conv4").fit(X, [0, 0, 1, 1])

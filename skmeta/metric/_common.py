@@ -16,6 +16,7 @@ from torch.func import functional_call
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin, PreparedTask
 from ..nn import BACKBONES, has_task_norm, make_backbone, reference_rows
+from ..nn._backbones import probe
 
 # Rows embedded per forward pass at prediction time (bounds memory on large query sets).
 _PREDICT_CHUNK = 1024
@@ -76,8 +77,7 @@ class _EncoderWithHead(nn.Module):
 
 
 def _embedding_width(encoder: nn.Module, shape: tuple[int, ...]) -> int:
-    with torch.no_grad():
-        return int(encoder(torch.zeros(2, *shape)).flatten(1).shape[1])
+    return int(probe(encoder, shape).flatten(1).shape[1])
 
 
 class _EmbeddingMixin:

@@ -13,7 +13,8 @@ from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin
-from ..nn import MLP, Conv4, network_input_shape
+from ..nn import MLP, Conv4, layer_sizes, network_input_shape
+from ..nn._backbones import probe
 from ._common import (
     _META_TRAINING_DOC,
     _METRIC_CONSTRAINTS,
@@ -252,8 +253,7 @@ class RelationNetClassifier(
             encoder: nn.Module = _feature_map_encoder(shape[0], self.embed_dim)
         else:
             encoder, shape = super()._build_network(input_shape, n_outputs)
-        with torch.no_grad():
-            out_shape = tuple(encoder(torch.zeros(2, *shape)).shape[1:])
+        out_shape = tuple(probe(encoder, shape).shape[1:])
         if conv and len(out_shape) != 3:
             if self.relation_module == "conv":
                 raise ValueError(
@@ -272,9 +272,11 @@ class RelationNetClassifier(
                     "images, or relation_module='mlp'."
                 )
             hidden = (8,) if self.relation_layer_sizes is None else self.relation_layer_sizes
+            hidden = layer_sizes(hidden, "relation_layer_sizes")
             relation: nn.Module = _ConvRelation(channels, height, width, tuple(hidden))
         else:
             hidden = (64,) if self.relation_layer_sizes is None else self.relation_layer_sizes
+            hidden = layer_sizes(hidden, "relation_layer_sizes")
             relation = MLP(2 * math.prod(out_shape), tuple(hidden), 1)
         return _EncoderWithHead(encoder, relation), shape
 

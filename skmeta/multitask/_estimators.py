@@ -30,7 +30,8 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 from torch.func import functional_call
 
-from ..base import _seeded, _to_cpu, resolve_device
+from ..base import _regression_targets, _seeded, _to_cpu, resolve_device
+from ..nn import layer_sizes
 from ..tasks import Task
 from ._conditioning import CONDITIONINGS, MultiTaskNetwork, NewTaskModule
 from ._training import MultiTaskLoss, MultiTaskNet
@@ -398,13 +399,7 @@ class _BaseMultiTask(BaseEstimator):
 
     # ------------------------------------------------------------------ helpers
     def _hidden(self) -> tuple[int, ...]:
-        sizes = self.hidden_layer_sizes
-        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-            raise ValueError(
-                f"hidden_layer_sizes must hold positive integers; got {self.hidden_layer_sizes!r}."
-            )
-        return tuple(int(s) for s in sizes)
+        return layer_sizes(self.hidden_layer_sizes)
 
     def _resolve_layers(self) -> tuple[int, ...]:
         n_layers = len(self._hidden()) + 1
@@ -573,13 +568,15 @@ default="equal"
         return 1
 
     def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        y = _regression_targets(y)
         self.y_mean_ = float(np.mean(y))
         scale = float(np.std(y))
         self.y_scale_ = scale if scale > 0 else 1.0
         return self._encode_new_task_targets(y)
 
     def _encode_new_task_targets(self, y: np.ndarray) -> np.ndarray:
-        return ((np.asarray(y, dtype=np.float64) - self.y_mean_) / self.y_scale_).astype(np.float32)
+        y = _regression_targets(y).astype(np.float64)
+        return ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
 
     def _target_tensor(self, targets: np.ndarray, device) -> torch.Tensor:
         return torch.as_tensor(targets, dtype=torch.float32, device=device)
@@ -777,6 +774,11 @@ def _stack_tasks(tasks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list |
             parts = [(np.asarray(X_i), np.asarray(y_i))]
             descriptors.append(None)
         for X_i, y_i in parts:
+            if Xs and X_i.shape[1:] != Xs[0].shape[1:]:
+                raise ValueError(
+                    f"Tasks must share one input space: task {i} has examples of shape "
+                    f"{X_i.shape[1:]}, the first task {Xs[0].shape[1:]}."
+                )
             Xs.append(X_i)
             ys.append(y_i)
             ids.append(np.full(len(y_i), i, dtype=np.int64))

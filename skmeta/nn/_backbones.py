@@ -7,6 +7,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
@@ -186,6 +187,67 @@ def _norm(kind: str, channels: int) -> nn.Module:
     raise ValueError(f"norm must be one of {NORMS}; got {kind!r}.")
 
 
+def layer_sizes(sizes: int | Sequence[int], name: str = "hidden_layer_sizes") -> tuple[int, ...]:
+    """``sizes`` as a tuple of positive ints (one int is one layer); a clear error otherwise.
+
+    Examples
+    --------
+    >>> from skmeta.nn import layer_sizes
+    >>> layer_sizes((40, 40)), layer_sizes(8)
+    ((40, 40), (8,))
+    """
+    values = (sizes,) if isinstance(sizes, Integral) else sizes
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = None
+    if values is None or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in values
+    ):
+        raise ValueError(
+            f"{name} must hold positive integers (the width of each hidden layer), e.g. "
+            f"(64, 64); got {sizes!r}."
+        )
+    return tuple(int(s) for s in values)
+
+
+def probe(module: nn.Module, shape: tuple[int, ...], what: str = "backbone") -> torch.Tensor:
+    """The output of a user's ``module`` on a batch of two zero examples of ``shape``.
+
+    Raises a ValueError that names the example shape when the module fails on it or does
+    not return one tensor with a row per example. Buffers (e.g. running statistics) are
+    left as they were.
+    """
+    saved = {k: v.clone() for k, v in module.named_buffers()}
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, *shape))
+    except Exception as exc:  # the user's module: any error means the shapes do not fit
+        raise ValueError(
+            f"The {what} module {type(module).__name__} does not take the examples: called "
+            f"on a batch of shape {(2, *shape)} (examples of shape {tuple(shape)}, as X "
+            f"gives them) it raised {type(exc).__name__}: {exc}. Give a module whose input "
+            "fits X's examples, or reshape X."
+        ) from exc
+    finally:
+        for k, v in module.named_buffers():
+            if k in saved:
+                v.copy_(saved[k])
+    if not isinstance(out, torch.Tensor) or out.dim() < 2 or out.shape[0] != 2:
+        got = (
+            f"a tensor of shape {tuple(out.shape)}"
+            if isinstance(out, torch.Tensor)
+            else f"a {type(out).__name__}"
+        )
+        raise ValueError(
+            f"The {what} module {type(module).__name__} must return one tensor with a row "
+            f"per example, of shape (n, ...); on a batch of shape {(2, *shape)} it returned "
+            f"{got}. Wrap it to return a single tensor (e.g. the last output of a "
+            "recurrent layer)."
+        )
+    return out
+
+
 class MLP(nn.Sequential):
     """A fully connected ReLU network.
 
@@ -213,7 +275,7 @@ class MLP(nn.Sequential):
     ) -> None:
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
-        for h in hidden_layer_sizes:
+        for h in layer_sizes(hidden_layer_sizes):
             layers += [nn.Linear(width, h), _norm(norm, h), nn.ReLU()]
             width = h
         layers.append(nn.Linear(width, out_features))
@@ -335,9 +397,17 @@ def network_input_shape(backbone: str | nn.Module, input_shape: tuple[int, ...])
     if backbone == "conv4":
         shape = image_shape(tuple(input_shape))
         if min(shape[1:]) < 16:
+            hint = "Use larger images or backbone='mlp'."
+            if len(input_shape) == 3 and input_shape[-1] <= 4 < min(input_shape[:2]):
+                hint = (
+                    f"X looks like channels-last images (n, H, W, C) = (n, "
+                    f"{', '.join(map(str, input_shape))}); skmeta takes (n, C, H, W): pass "
+                    "X.transpose(0, 3, 1, 2)."
+                )
             raise ValueError(
                 f"Conv-4 halves the image four times and needs images of at least 16x16; got "
-                f"{shape[1]}x{shape[2]}. Use larger images or backbone='mlp'."
+                f"{shape[1]}x{shape[2]} (examples of shape {tuple(input_shape)} are read as "
+                f"(C, H, W) = {shape}). {hint}"
             )
         return shape
     return tuple(input_shape)
@@ -365,7 +435,9 @@ def make_backbone(
     (1, 28, 28)
     """
     if isinstance(backbone, nn.Module):
-        return copy.deepcopy(backbone), tuple(input_shape)
+        network = copy.deepcopy(backbone)
+        probe(network, tuple(input_shape))
+        return network, tuple(input_shape)
     if backbone in BACKBONES:
         shape = network_input_shape(backbone, input_shape)
         if backbone == "mlp":
@@ -404,7 +476,7 @@ def make_predictor(
     """
     if backbone == "mlp":
         shape = network_input_shape("mlp", input_shape)
-        sizes = tuple(hidden_layer_sizes)
+        sizes = layer_sizes(hidden_layer_sizes)
         layers: list[nn.Module] = [nn.Flatten()]
         width = shape[0]
         for h in sizes:
@@ -415,7 +487,6 @@ def make_predictor(
         body, shape = make_backbone(
             backbone, input_shape, embed_dim=embed_dim, channels_last=channels_last
         )
-        with torch.no_grad():
-            width = int(body(torch.zeros(2, *shape)).flatten(1).shape[1])
+        width = int(probe(body, shape).flatten(1).shape[1])
         body = nn.Sequential(body, nn.Flatten())
     return nn.Sequential(OrderedDict(body=body, head=nn.Linear(width, n_outputs))), shape

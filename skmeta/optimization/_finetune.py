@@ -431,7 +431,7 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
                 period = None
             pool = _TaskPool(tasks_data.input_shape, period)
             return tasks_data._replace(stream=pool.encode(tasks_data.stream), source=pool)
-        X = check_array(tasks, allow_nd=True, dtype=[np.float32, np.float64])
+        X = check_array(tasks, allow_nd=True, dtype=[np.float32, np.float64], input_name="X")
         y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         check_classification_targets(y)

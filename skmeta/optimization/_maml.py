@@ -136,16 +136,28 @@ class _GradientBasedLearner(MetaEstimatorMixin):
             return self._forward(state["weights"], X)
         return self._query_outputs(state["weights"], support, X)
 
-    def _check_n_classes(self, params: dict[str, torch.Tensor], n_classes: int) -> None:
+    def _check_n_classes(
+        self, params: dict[str, torch.Tensor], n_classes: int, meta_training: bool = False
+    ) -> None:
         if not self._is_classifier:
             return
         n_out = params["head.weight"].shape[0]
-        if n_classes != n_out:
+        if n_classes == n_out:
+            return
+        name = type(self).__name__
+        if meta_training:
             raise ValueError(
-                f"This {type(self).__name__} has an output layer for n_way={n_out} classes "
-                f"(from meta-training or its prior), but the support set has {n_classes}. "
-                f"Adapt with {n_out}-way tasks, or meta-train with n_way={n_classes}."
+                f"This {name} has n_way={n_out} (its output layer), but a meta-training task "
+                f"has {n_classes} classes. Give {n_out}-way tasks (e.g. EpisodeSampler(..., "
+                f"n_way={n_out})), or set n_way={n_classes}."
             )
+        fix = f"Adapt with {n_out}-way support sets"
+        if n_classes >= 2:
+            fix += f", or meta-train with n_way={n_classes}"
+        raise ValueError(
+            f"This {name} has an output layer for n_way={n_out} classes (from meta-training "
+            f"or its prior), but the support set has {n_classes}. {fix}."
+        )
 
     def _meta_parameters(self, network: nn.Module) -> dict[str, torch.Tensor]:
         params = super()._meta_parameters(network)
@@ -214,7 +226,7 @@ class _MAMLLearner(_GradientBasedLearner):
         self, params: dict[str, torch.Tensor], task: PreparedTask
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Query loss after the inner loop, for one task (autograd path)."""
-        self._check_n_classes(params, task.n_classes)
+        self._check_n_classes(params, task.n_classes, meta_training=True)
         adapted = self._inner_loop(
             params,
             task.X_support,
@@ -230,7 +242,7 @@ class _MAMLLearner(_GradientBasedLearner):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Query losses of same-shaped tasks, the inner loop vectorised with vmap."""
         for t in tasks:
-            self._check_n_classes(params, t.n_classes)
+            self._check_n_classes(params, t.n_classes, meta_training=True)
         weights, lrs = _split(params)
         names = self._adapted_names(weights)
         fixed = {k: v for k, v in weights.items() if k not in names}

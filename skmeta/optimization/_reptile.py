@@ -31,7 +31,7 @@ class _ReptileLearner(_GradientBasedLearner):
     ) -> tuple[float, dict[str, float]]:
         losses = []
         for task in tasks:
-            self._check_n_classes(params, task.n_classes)
+            self._check_n_classes(params, task.n_classes, meta_training=True)
             # Reptile adapts on all of the task's data: support and query together.
             X = torch.cat([task.X_support, task.X_query])
             y = torch.cat([task.y_support, task.y_query])

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
 
 from ._task import Task, _as_samples, _as_targets
 
@@ -93,6 +94,7 @@ class EpisodeSampler:
         self.random_state = random_state
         self.X = _as_samples(X, "X")
         self.y = _as_targets(y, self.X.shape[0], "y")
+        check_classification_targets(self.y)  # episodes need classes, not real values
         self.classes_, self._rows = _class_index(self.y)
         if self.classes_.shape[0] < self.n_way:
             raise ValueError(
