@@ -242,3 +242,10 @@ def test_nan_in_images_names_x():
     X[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="Input X contains NaN"):
         ProtoNetClassifier(backbone="conv4").fit(X, [0, 0, 1, 1])
+
+
+def test_groups_of_one_row_are_too_small_for_a_task():
+    from skmeta import MAMLRegressor
+
+    with pytest.raises(ValueError, match=r"group\) 0 has 1 example\(s\), but a task needs at"):
+        MAMLRegressor().meta_fit(np.zeros((4, 3)), np.zeros(4), groups=np.arange(4))

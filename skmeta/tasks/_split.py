@@ -39,10 +39,16 @@ def _split_rows(
             query.append(r[take:])
         return np.concatenate(support), np.concatenate(query)
     take = int(n_support) if isinstance(n_support, Integral) else int(round(n_support * n))
+    if n < 2:
+        raise ValueError(
+            f"{where} has {n} example(s), but a task needs at least 2: one for its support "
+            "set and one for its query set. Give each task (each group of groups=) more rows."
+        )
     if not 1 <= take < n:
+        fix = "lower n_support" if take >= n else "raise n_support (or give it as a count)"
         raise ValueError(
             f"{where}: {n} examples cannot be split into {take} support examples and a "
-            "non-empty query set; lower n_support or give this task more rows."
+            f"non-empty query set; {fix}, or give this task more rows."
         )
     perm = rng.permutation(n)
     return perm[:take], perm[take:]
