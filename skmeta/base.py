@@ -959,11 +959,11 @@ def _check_prior(
         )
 
 
-def _regression_targets(y: Any) -> np.ndarray:
-    """Regression targets as float32; a clear error for labels that are not numbers."""
+def _regression_targets(y: Any, dtype: Any = np.float32) -> np.ndarray:
+    """Regression targets as ``dtype``; a clear error for labels that are not numbers."""
     y = np.asarray(y)
     try:
-        return y.astype(np.float32)
+        return y.astype(dtype)
     except (TypeError, ValueError):
         example = y.ravel()[:1].tolist()[0] if y.size else None
         raise ValueError(

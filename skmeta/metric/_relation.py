@@ -254,6 +254,11 @@ class RelationNetClassifier(
         else:
             encoder, shape = super()._build_network(input_shape, n_outputs)
         out_shape = tuple(probe(encoder, shape).shape[1:])
+        sizes = (
+            None
+            if self.relation_layer_sizes is None
+            else layer_sizes(self.relation_layer_sizes, "relation_layer_sizes")
+        )
         if conv and len(out_shape) != 3:
             if self.relation_module == "conv":
                 raise ValueError(
@@ -271,13 +276,10 @@ class RelationNetClassifier(
                     f"of at least 4x4; the backbone outputs {height}x{width}. Use larger "
                     "images, or relation_module='mlp'."
                 )
-            hidden = (8,) if self.relation_layer_sizes is None else self.relation_layer_sizes
-            hidden = layer_sizes(hidden, "relation_layer_sizes")
-            relation: nn.Module = _ConvRelation(channels, height, width, tuple(hidden))
+            hidden = (8,) if sizes is None else sizes
+            relation: nn.Module = _ConvRelation(channels, height, width, hidden)
         else:
-            hidden = (64,) if self.relation_layer_sizes is None else self.relation_layer_sizes
-            hidden = layer_sizes(hidden, "relation_layer_sizes")
-            relation = MLP(2 * math.prod(out_shape), tuple(hidden), 1)
+            relation = MLP(2 * math.prod(out_shape), (64,) if sizes is None else sizes, 1)
         return _EncoderWithHead(encoder, relation), shape
 
     def _conv_relation(self) -> bool:

@@ -568,14 +568,16 @@ default="equal"
         return 1
 
     def _encode_targets(self, y: np.ndarray) -> np.ndarray:
-        y = _regression_targets(y)
+        y = _regression_targets(y, np.float64)
         self.y_mean_ = float(np.mean(y))
         scale = float(np.std(y))
         self.y_scale_ = scale if scale > 0 else 1.0
-        return self._encode_new_task_targets(y)
+        return self._standardise(y)
 
     def _encode_new_task_targets(self, y: np.ndarray) -> np.ndarray:
-        y = _regression_targets(y).astype(np.float64)
+        return self._standardise(_regression_targets(y, np.float64))
+
+    def _standardise(self, y: np.ndarray) -> np.ndarray:
         return ((y - self.y_mean_) / self.y_scale_).astype(np.float32)
 
     def _target_tensor(self, targets: np.ndarray, device) -> torch.Tensor:
