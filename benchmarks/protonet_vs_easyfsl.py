@@ -36,18 +36,29 @@ The methods run round-robin, one round of ``--episodes`` episodes each, in a rot
 order; reported: the median episodes per second over the rounds, and the ratios to
 easyfsl (target: at least 1).
 
-easyfsl imports torchvision, which installs here only as the pair torch 2.14.1 /
-torchvision 0.29.1, so the benchmark has an environment of its own, outside the repo.
-Take both from torch's CPU index: on Linux, PyPI's torch 2.14.1 is the CUDA build, which
-pulls about 6 GB of nvidia-* wheels (and PyPI's torchvision 0.28.0, built against it,
-does not load beside the CPU torch 2.13.0 of skmeta's own environment)::
+easyfsl imports torchvision, which installs beside skmeta's CPU torch 2.13.0 only as the
+pair torch 2.14.1 / torchvision 0.29.1 (PyPI's torchvision 0.28.0 does not load beside
+it), so the benchmark has an environment of its own, outside the repo, with skmeta
+installed into it: both sides then run on the same torch. On x86-64 Linux, PyPI's torch
+2.14.1 is a CUDA build (about 5.5 GB in the environment, nvidia-* wheels included; it
+runs on the CPU as well); on this project's machines pip takes it from the local disk,
+elsewhere add ``--index-url https://download.pytorch.org/whl/cpu`` to the first install
+for the CPU build::
 
     python -m venv /work/venv-easyfsl
-    /work/venv-easyfsl/bin/pip install torch==2.14.1 torchvision==0.29.1 \
-        --index-url https://download.pytorch.org/whl/cpu
+    /work/venv-easyfsl/bin/pip install torch==2.14.1 torchvision==0.29.1
     /work/venv-easyfsl/bin/pip install easyfsl
     /work/venv-easyfsl/bin/pip install -e /work/main --no-deps
     /work/venv-easyfsl/bin/pip install numpy scikit-learn scipy skorch optuna tqdm
+
+The memory allocator changes the figures by a few per cent either way (see
+``benchmarks/cpu_allocator.py``): glibc's default returns freed heap memory to the system
+depending on the order of allocations, and each side's pattern decides how many pages
+it faults in again. The record gives, for each side, the minor page faults and the system
+CPU time per episode, and the allocator settings of the run (``machine.allocator``); the
+docs report a run with glibc's defaults and one with its heap kept
+(``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``), which takes
+the page faults out of both sides.
 
 Run::
 
@@ -62,6 +73,7 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.metadata
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -138,10 +150,16 @@ def main(argv: list[str] | None = None) -> dict:
     for run in runs.values():  # warm-up
         run()
     rates: dict[str, list[float]] = {name: [] for name in runs}
+    faults: dict[str, list[float]] = {name: [] for name in runs}
+    system: dict[str, list[float]] = {name: [] for name in runs}
     for r in range(args.rounds):
         names = list(runs)
         for name in names[r % len(names) :] + names[: r % len(names)]:
+            before = resource.getrusage(resource.RUSAGE_SELF)
             rates[name].append(args.episodes / runs[name]())
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            faults[name].append((after.ru_minflt - before.ru_minflt) / args.episodes)
+            system[name].append(1e3 * (after.ru_stime - before.ru_stime) / args.episodes)
 
     median = {name: statistics.median(v) for name, v in rates.items()}
     ratio = median["skmeta"] / median["easyfsl"]
@@ -153,7 +171,11 @@ def main(argv: list[str] | None = None) -> dict:
         "torch thread(s):"
     )
     for name, value in median.items():
-        print(f"  {name:<20} {value:8.2f} episodes/s")
+        print(
+            f"  {name:<20} {value:8.2f} episodes/s  "
+            f"{statistics.median(faults[name]):8.0f} page faults/episode  "
+            f"{statistics.median(system[name]):6.1f} ms system/episode"
+        )
     print(f"  ratio skmeta / easyfsl: {ratio:.3f}x  (target >= 1.0x)")
     print(f"  ratio skmeta_transductive / easyfsl: {ratio_transductive:.3f}x")
 
@@ -173,6 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
             "ratio": ratio,
             "ratio_transductive": ratio_transductive,
             "target_ratio": 1.0,
+            "median_minor_faults_per_episode": {k: statistics.median(v) for k, v in faults.items()},
+            "median_system_ms_per_episode": {k: statistics.median(v) for k, v in system.items()},
             "all_rounds": rates,
         },
         **environment(device="cpu"),

@@ -34,8 +34,11 @@ def environment(device: Any = None, reference_ms: float | None = None) -> dict[s
     env : dict
         ``{"versions": {...}, "machine": {...}}``: python, numpy, torch, scikit-learn and
         skmeta versions; platform, processor, CPU model (where the system names it), CPU
-        count, torch threads, CUDA device name. Times from different CPU models are not
-        comparable: compare those of one record, or of records on the same model.
+        count, torch threads, CUDA device name, and the memory-allocator settings of the
+        environment (``LD_PRELOAD``, glibc's ``MALLOC_*`` variables, torch's
+        ``THP_MEM_ALLOC_ENABLE``; empty: the defaults), which change CPU times by several
+        per cent. Times from different CPU models are not comparable: compare those of
+        one record, or of records on the same model.
 
     Examples
     --------
@@ -55,6 +58,7 @@ def environment(device: Any = None, reference_ms: float | None = None) -> dict[s
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "allocator": allocator_settings(),
     }
     if device is not None:
         machine["device"] = str(device)
@@ -69,6 +73,15 @@ def environment(device: Any = None, reference_ms: float | None = None) -> dict[s
             "skmeta": skmeta.__version__,
         },
         "machine": machine,
+    }
+
+
+def allocator_settings() -> dict[str, str]:
+    """The environment variables that choose or tune the process's memory allocator."""
+    return {
+        k: v
+        for k, v in sorted(os.environ.items())
+        if k.startswith("MALLOC_") or k in ("LD_PRELOAD", "THP_MEM_ALLOC_ENABLE")
     }
 
 
