@@ -110,6 +110,55 @@ def test_reference_rows_give_the_same_outputs_with_and_without_autograd(channels
     assert all(p.grad is not None for p in net.parameters())
 
 
+@pytest.mark.parametrize("n_reference", [None, 6, 9], ids=["none", "all-rows", "more-rows"])
+@pytest.mark.parametrize("shape", [(6, 3), (6, 3, 4, 4)], ids=["features", "images"])
+def test_task_batch_norm_over_all_rows_matches_the_plain_formula(shape, n_reference):
+    # Statistics of every row go through ATen's training-mode batch norm: its outputs,
+    # gradients and second-order gradients (MAML) must be those of the plain formula.
+    from skmeta.nn import TaskBatchNorm, reference_rows
+    from skmeta.nn._backbones import _reference_norm
+
+    gen = torch.Generator().manual_seed(1)
+    norm = TaskBatchNorm(3).double()
+    norm.weight.data = torch.rand(3, dtype=torch.float64, generator=gen) + 0.5
+    norm.bias.data = torch.randn(3, dtype=torch.float64, generator=gen)
+    x = torch.randn(shape, dtype=torch.float64, generator=gen, requires_grad=True)
+    with reference_rows(norm, n_reference):
+        y = norm(x)
+    expected = _reference_norm(x, norm.weight, norm.bias, shape[0], norm.eps)
+    torch.testing.assert_close(y, expected)
+    inputs = (x, norm.weight, norm.bias)
+    w = torch.randn(shape, dtype=torch.float64, generator=gen)
+    got = torch.autograd.grad((y * w).sum(), inputs, create_graph=True)
+    want = torch.autograd.grad((expected * w).sum(), inputs, create_graph=True)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    # (the bias's gradient does not depend on the inputs: allow_unused)
+    second = torch.autograd.grad(sum((g * g).sum() for g in got), inputs, allow_unused=True)
+    second_want = torch.autograd.grad(
+        sum((g * g).sum() for g in want), inputs, allow_unused=True
+    )
+    assert [a is None for a in second] == [b is None for b in second_want]
+    for a, b in zip(second, second_want):
+        if a is not None:
+            torch.testing.assert_close(a, b)
+
+
+def test_task_batch_norm_of_one_row_per_channel_gives_the_bias():
+    # A single row of features has one value per channel, which F.batch_norm refuses in
+    # training mode: the reference-row path normalises it (variance 0) to the bias.
+    from skmeta.nn import TaskBatchNorm
+
+    norm = TaskBatchNorm(4)
+    norm.bias.data = torch.arange(4.0)
+    x = torch.randn(1, 4, requires_grad=True)
+    y = norm(x)
+    # (x - mean is 0, but ATen folds it into x * scale + shift with scale ~ 1 / sqrt(eps))
+    torch.testing.assert_close(y, norm.bias.detach().view(1, 4), rtol=0, atol=1e-3)
+    y.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 @pytest.mark.parametrize("shape", [(5, 2), (5, 2, 3, 2)], ids=["features", "images"])
 @pytest.mark.parametrize("n_reference", [2, 5], ids=["support-rows", "all-rows"])
 def test_reference_batch_norm_gradients_match_numerical_ones(shape, n_reference):

@@ -99,9 +99,7 @@ class _EmbeddingMixin:
         """Embed support and query in one pass; the support alone sets batch statistics
         unless ``transductive``."""
         n = X_support.shape[0]
-        # Transductive statistics are those of all rows, named rather than None: the
-        # statistics of `TaskBatchNorm`'s reference rows are faster than F.batch_norm's on CPU.
-        with reference_rows(self.network_, n + X_query.shape[0] if self.transductive else n):
+        with reference_rows(self.network_, None if self.transductive else n):
             z = self._embedding(self._forward(params, torch.cat([X_support, X_query])))
         return z[:n], z[n:]
 
