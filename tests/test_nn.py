@@ -135,9 +135,7 @@ def test_task_batch_norm_over_all_rows_matches_the_plain_formula(shape, n_refere
         torch.testing.assert_close(a, b)
     # (the bias's gradient does not depend on the inputs: allow_unused)
     second = torch.autograd.grad(sum((g * g).sum() for g in got), inputs, allow_unused=True)
-    second_want = torch.autograd.grad(
-        sum((g * g).sum() for g in want), inputs, allow_unused=True
-    )
+    second_want = torch.autograd.grad(sum((g * g).sum() for g in want), inputs, allow_unused=True)
     assert [a is None for a in second] == [b is None for b in second_want]
     for a, b in zip(second, second_want):
         if a is not None:
