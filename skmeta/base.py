@@ -305,6 +305,15 @@ class MetaEstimatorMixin:
         optimizer.step()
         return loss, metrics
 
+    def _scheduled_meta_lr(self, done: int) -> float | None:
+        """The learning rate of the meta-update after ``done`` meta-updates, for
+        estimators with a step schedule (``meta_lr_decay_interval``); None leaves the
+        optimiser's rate as it is."""
+        interval = getattr(self, "meta_lr_decay_interval", None)
+        if interval is None:
+            return None
+        return self.meta_lr * self.meta_lr_decay ** (done // interval)
+
     def _make_optimizer(self, params: list[torch.Tensor]) -> torch.optim.Optimizer:
         """The outer-loop optimiser: Adam at ``meta_lr``."""
         return torch.optim.Adam(params, lr=self.meta_lr)
@@ -775,9 +784,15 @@ class MetaEstimatorMixin:
                         )
                         break
                     tic = time.perf_counter()
+                    lr = self._scheduled_meta_lr(loop.start)
+                    if lr is not None:
+                        for group in optimizer.param_groups:
+                            group["lr"] = lr
                     loss, metrics = self._meta_update(batch, params, optimizer, device)
                     loop.start += 1
                     record = {"iteration": loop.start, "loss": loss, **metrics}
+                    if lr is not None:
+                        record["meta_lr"] = lr
                     if validation is not None and (
                         loop.start % self.validation_interval == 0 or loop.start == total
                     ):

@@ -354,3 +354,34 @@ def test_protonet_conv4_prototypes_are_the_support_embeddings(images):
     with torch.no_grad():
         z = est.network_(torch.as_tensor(X[:8]))  # batch statistics of the support alone
     np.testing.assert_allclose(prototypes, z.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "Est", [ProtoNetClassifier, MatchingNetClassifier, RelationNetClassifier, SiameseClassifier]
+)
+def test_step_learning_rate_schedule_survives_a_checkpoint(Est, tmp_path):
+    # Snell et al.'s protocol halves the learning rate every 2000 episodes: the schedule
+    # follows the count of meta-updates, resumes with a checkpoint, and changes training.
+    X, y = make_pool(n_classes=20)
+    kw = dict(meta_lr=0.01, meta_lr_decay_interval=3, meta_lr_decay=0.5, random_state=0)
+    straight = Est(n_meta_iterations=8, **kw).meta_fit(X, y)
+    assert [h["meta_lr"] for h in straight.meta_history_] == pytest.approx(
+        [0.01] * 3 + [0.005] * 3 + [0.0025] * 2
+    )
+    path = tmp_path / "run.ckpt"
+    Est(n_meta_iterations=5, **kw).meta_fit(X, y, checkpoint=path)
+    resumed = Est(n_meta_iterations=8, **kw).meta_fit(X, y, checkpoint=path)
+    assert [h["meta_lr"] for h in resumed.meta_history_] == pytest.approx(
+        [h["meta_lr"] for h in straight.meta_history_]
+    )
+    for name, value in straight.meta_params_.items():
+        torch.testing.assert_close(resumed.meta_params_[name], value)
+    constant = Est(n_meta_iterations=8, meta_lr=0.01, random_state=0).meta_fit(X, y)
+    assert "meta_lr" not in constant.meta_history_[0]
+    assert any(
+        not torch.allclose(constant.meta_params_[k], v) for k, v in straight.meta_params_.items()
+    )
+    with pytest.raises(ValueError, match="meta_lr_decay_interval"):
+        Est(n_meta_iterations=8, **{**kw, "meta_lr_decay_interval": 4}).meta_fit(
+            X, y, checkpoint=path
+        )

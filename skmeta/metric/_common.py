@@ -4,7 +4,7 @@ query together, and comparing each query to the support set chunk by chunk."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -33,12 +33,21 @@ _METRIC_CONSTRAINTS: dict = {
     "embed_dim": [Interval(Integral, 1, None, closed="left")],
     "hidden_layer_sizes": ["array-like"],
     "transductive": ["boolean"],
+    "meta_lr_decay_interval": [Interval(Integral, 1, None, closed="left"), None],
+    "meta_lr_decay": [Interval(Real, 0, 1, closed="right")],
 }
 
 
 #: The numpydoc lines of the meta-training parameters every metric learner shares.
 _META_TRAINING_DOC = """    meta_lr : float, default=1e-3
         Adam learning rate of meta-training.
+    meta_lr_decay_interval : int, default=None
+        Multiply the learning rate by ``meta_lr_decay`` every this many meta-updates
+        (a step schedule; None: constant). Snell et al. halve it every 2000 episodes.
+        The schedule follows the count of meta-updates of the run, so a run resumed
+        from a checkpoint keeps it; ``meta_history_`` records the rate of each update.
+    meta_lr_decay : float, default=0.5
+        The factor of each step, in (0, 1].
     n_meta_iterations : int, default=1000
         Meta-updates (episodes batches) in `meta_fit`.
     meta_batch_size : int, default=1

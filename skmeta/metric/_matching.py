@@ -184,6 +184,8 @@ class MatchingNetClassifier(
         n_fce_steps: int = 5,
         transductive: bool = False,
         meta_lr: float = 1e-3,
+        meta_lr_decay_interval: int | None = None,
+        meta_lr_decay: float = 0.5,
         n_meta_iterations: int = 1000,
         meta_batch_size: int = 1,
         validation_interval: int = 100,
@@ -203,6 +205,8 @@ class MatchingNetClassifier(
         self.n_fce_steps = n_fce_steps
         self.transductive = transductive
         self.meta_lr = meta_lr
+        self.meta_lr_decay_interval = meta_lr_decay_interval
+        self.meta_lr_decay = meta_lr_decay
         self.n_meta_iterations = n_meta_iterations
         self.meta_batch_size = meta_batch_size
         self.validation_interval = validation_interval

@@ -172,6 +172,8 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
         temperature: float | str = 1.0,
         transductive: bool = False,
         meta_lr: float = 1e-3,
+        meta_lr_decay_interval: int | None = None,
+        meta_lr_decay: float = 0.5,
         n_meta_iterations: int = 1000,
         meta_batch_size: int = 1,
         validation_interval: int = 100,
@@ -192,6 +194,8 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
         self.temperature = temperature
         self.transductive = transductive
         self.meta_lr = meta_lr
+        self.meta_lr_decay_interval = meta_lr_decay_interval
+        self.meta_lr_decay = meta_lr_decay
         self.n_meta_iterations = n_meta_iterations
         self.meta_batch_size = meta_batch_size
         self.validation_interval = validation_interval
