@@ -1,5 +1,6 @@
 """Neural building blocks: backbones shared across tasks and task-aware normalisation."""
 
+from ._allocator import keep_cpu_heap
 from ._backbones import (
     BACKBONES,
     MLP,
@@ -22,6 +23,7 @@ __all__ = [
     "TaskBatchNorm",
     "has_task_norm",
     "image_shape",
+    "keep_cpu_heap",
     "layer_sizes",
     "make_backbone",
     "make_predictor",
