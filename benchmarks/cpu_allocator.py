@@ -17,7 +17,9 @@ each repeat in a fresh subprocess, under each allocator configuration:
 * ``jemalloc``: ``LD_PRELOAD=libjemalloc.so.2`` (Debian/Ubuntu: ``apt install
   libjemalloc2``), skipped with a note where the library is absent;
 * ``thp``: glibc with ``THP_MEM_ALLOC_ENABLE=1``, torch's option that aligns
-  allocations of 2 MB and more to huge pages and asks for them (``madvise``).
+  allocations of 2 MB and more to huge pages and asks for them (``madvise``);
+* ``keep_cpu_heap``: glibc's defaults at start, then `skmeta.nn.keep_cpu_heap()` called
+  by the worker before anything else (the ``glibc_keep`` settings, made from Python).
 
 Workloads (one torch thread): ``protonet``, `ProtoNetClassifier` meta-training on 5-way
 1-shot episodes with 15 queries per class (the episodes of
@@ -56,6 +58,7 @@ _CONFIGS: dict[str, dict[str, str]] = {
     },
     "jemalloc": {"LD_PRELOAD": "libjemalloc.so.2"},
     "thp": {"THP_MEM_ALLOC_ENABLE": "1"},
+    "keep_cpu_heap": {},  # glibc's defaults at start; the worker calls keep_cpu_heap()
 }
 _ALLOCATOR_VARIABLES = ("LD_PRELOAD", "THP_MEM_ALLOC_ENABLE")
 
@@ -74,8 +77,14 @@ def _estimator(workload: str, n_iter: int):
     )  # fmt: skip
 
 
-def _worker(workload: str, n_iter: int, repeats: int) -> dict:
+def _worker(workload: str, n_iter: int, repeats: int, keep_heap: bool) -> dict:
     import torch
+
+    if keep_heap:
+        from skmeta.nn import keep_cpu_heap
+
+        if not keep_cpu_heap():
+            raise RuntimeError("keep_cpu_heap() found no glibc to configure")
 
     from skmeta.datasets import load_omniglot
     from skmeta.tasks import EpisodeSampler
@@ -113,6 +122,8 @@ def _run_worker(workload: str, config: str, args: argparse.Namespace) -> dict:
     n_iter = args.protonet_updates if workload == "protonet" else args.maml_updates
     cmd = [sys.executable, __file__, "--worker", workload, "--n-iter", str(n_iter)]
     cmd += ["--repeats", str(args.repeats)]
+    if config == "keep_cpu_heap":
+        cmd.append("--keep-cpu-heap")
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{workload} under {config} failed:\n{out.stderr[-3000:]}")
@@ -130,9 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output", default=None, help="JSON file (default: benchmarks/results/)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n-iter", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--keep-cpu-heap", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
-        print(json.dumps(_worker(args.worker, args.n_iter, args.repeats)))
+        print(json.dumps(_worker(args.worker, args.n_iter, args.repeats, args.keep_cpu_heap)))
         return {}
 
     from skmeta.benchmarks import environment, write_record
@@ -178,7 +190,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     record = {
         "benchmark": "cpu_allocator",
-        "config": {k: v for k, v in vars(args).items() if k not in ("worker", "n_iter")}
+        "config": {
+            k: v for k, v in vars(args).items() if k not in ("worker", "n_iter", "keep_cpu_heap")
+        }
         | {"allocator_environment": {c: _CONFIGS[c] for c in configs}, "skipped": skipped},
         "results": results,
         **environment(device="cpu"),

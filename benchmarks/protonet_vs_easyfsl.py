@@ -34,7 +34,11 @@ What differs, each the library's default model:
 
 The methods run round-robin, one round of ``--episodes`` episodes each, in a rotating
 order; reported: the median episodes per second over the rounds, and the ratios to
-easyfsl (target: at least 1).
+easyfsl (target: at least 1). By default all rounds run in one process. With
+``--processes`` every round of every method runs in a fresh process (data loading and
+one warm-up run, then the timed run): glibc's heap is laid out anew each time, so the
+rounds sample how each side fares against the heap trimming described below, rather
+than following the one layout a long process settles into.
 
 easyfsl imports torchvision, which installs beside skmeta's CPU torch 2.13.0 only as the
 pair torch 2.14.1 / torchvision 0.29.1 (PyPI's torchvision 0.28.0 does not load beside
@@ -73,8 +77,11 @@ from __future__ import annotations
 import argparse
 import copy
 import importlib.metadata
+import json
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -123,16 +130,11 @@ def _run_easyfsl(episodes: list, encoder: nn.Module) -> float:
     return time.perf_counter() - tic
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-way", type=int, default=5)
-    parser.add_argument("--n-shot", type=int, default=1)
-    parser.add_argument("--n-query", type=int, default=15)
-    parser.add_argument("--episodes", type=int, default=20, help="episodes per round")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--output", default=None, help="JSON file (default: benchmarks/results/)")
-    args = parser.parse_args(argv)
+_METHODS = ("skmeta", "skmeta_transductive", "easyfsl")
 
+
+def _runs(args: argparse.Namespace) -> dict:
+    """The three timed runs over the same episodes and initial encoder."""
     X, y = load_omniglot("train")
     sampler = EpisodeSampler(
         X, y, n_way=args.n_way, n_shot=args.n_shot, n_query=args.n_query, random_state=0
@@ -141,25 +143,75 @@ def main(argv: list[str] | None = None) -> dict:
     with torch.random.fork_rng():
         torch.manual_seed(0)
         encoder = Conv4(in_channels=1)
-
-    runs = {
+    return {
         "skmeta": lambda: _run_skmeta(episodes, args, transductive=False),
         "skmeta_transductive": lambda: _run_skmeta(episodes, args, transductive=True),
         "easyfsl": lambda: _run_easyfsl(episodes, encoder),
     }
+
+
+def _timed(run, n_episodes: int) -> dict[str, float]:
+    """Episodes per second of one run, and its minor page faults and system CPU time
+    per episode."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    seconds = run()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "episodes_per_second": n_episodes / seconds,
+        "minor_faults_per_episode": (after.ru_minflt - before.ru_minflt) / n_episodes,
+        "system_ms_per_episode": 1e3 * (after.ru_stime - before.ru_stime) / n_episodes,
+    }
+
+
+def _in_fresh_process(name: str, argv: list[str]) -> dict[str, float]:
+    """`_timed` of one method in a new interpreter (same options and environment)."""
+    argv = [a for a in argv if a != "--processes"]
+    out = subprocess.run(
+        [sys.executable, __file__, *argv, "--worker", name],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-way", type=int, default=5)
+    parser.add_argument("--n-shot", type=int, default=1)
+    parser.add_argument("--n-query", type=int, default=15)
+    parser.add_argument("--episodes", type=int, default=20, help="episodes per round")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--output", default=None, help="JSON file (default: benchmarks/results/)")
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="run each method in a fresh process every round (see the module docstring)",
+    )
+    parser.add_argument("--worker", choices=_METHODS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker is not None:  # one method, one timed run, in this fresh process
+        runs = _runs(args)
+        runs[args.worker]()  # warm-up
+        print(json.dumps(_timed(runs[args.worker], args.episodes)))
+        return {}
+    runs = {} if args.processes else _runs(args)
     for run in runs.values():  # warm-up
         run()
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    faults: dict[str, list[float]] = {name: [] for name in runs}
-    system: dict[str, list[float]] = {name: [] for name in runs}
+    rates: dict[str, list[float]] = {name: [] for name in _METHODS}
+    faults: dict[str, list[float]] = {name: [] for name in _METHODS}
+    system: dict[str, list[float]] = {name: [] for name in _METHODS}
     for r in range(args.rounds):
-        names = list(runs)
+        names = list(_METHODS)
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            before = resource.getrusage(resource.RUSAGE_SELF)
-            rates[name].append(args.episodes / runs[name]())
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            faults[name].append((after.ru_minflt - before.ru_minflt) / args.episodes)
-            system[name].append(1e3 * (after.ru_stime - before.ru_stime) / args.episodes)
+            if args.processes:
+                result = _in_fresh_process(name, argv if argv is not None else sys.argv[1:])
+            else:
+                result = _timed(runs[name], args.episodes)
+            rates[name].append(result["episodes_per_second"])
+            faults[name].append(result["minor_faults_per_episode"])
+            system[name].append(result["system_ms_per_episode"])
 
     median = {name: statistics.median(v) for name, v in rates.items()}
     ratio = median["skmeta"] / median["easyfsl"]
@@ -198,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
             "median_minor_faults_per_episode": {k: statistics.median(v) for k, v in faults.items()},
             "median_system_ms_per_episode": {k: statistics.median(v) for k, v in system.items()},
             "all_rounds": rates,
+            "all_rounds_minor_faults_per_episode": faults,
         },
         **environment(device="cpu"),
     }
