@@ -226,3 +226,59 @@ def test_keep_cpu_heap_checks_its_arguments():
         keep_cpu_heap(mmap_threshold=64 * 2**20)
     with pytest.raises(ValueError, match="non-negative int"):
         keep_cpu_heap(trim_threshold=-1)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_carried_statistics_equal_reference_rows_to_second_order(channels_last):
+    # Two passes (support, then queries with the support's statistics) must give what one
+    # pass with the support as reference rows gives: outputs, gradients, and the
+    # gradients of gradients (second-order MAML through an embedding).
+    from skmeta.nn import carry_statistics, reference_rows
+
+    torch.manual_seed(0)
+    net = Conv4(channels_last=channels_last).double()
+    for norm in (m for m in net.modules() if hasattr(m, "n_reference")):
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.normal_()
+    x = torch.randn(9, 1, 28, 28, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(9, 64, dtype=torch.float64)
+    params = [x, *net.parameters()]
+
+    def one_pass():
+        with reference_rows(net, 4):
+            return net(x)
+
+    def two_passes():
+        with carry_statistics(net):
+            return torch.cat([net(x[:4]), net(x[4:])])
+
+    expected, got = one_pass(), two_passes()
+    torch.testing.assert_close(got, expected)
+    g_expected = torch.autograd.grad((expected * w).sum(), params, create_graph=True)
+    g_got = torch.autograd.grad((got * w).sum(), params, create_graph=True)
+    for a, b in zip(g_got, g_expected):
+        torch.testing.assert_close(a, b)
+    gg_expected = torch.autograd.grad(sum((g**2).sum() for g in g_expected), params)
+    gg_got = torch.autograd.grad(sum((g**2).sum() for g in g_got), params)
+    for a, b in zip(gg_got, gg_expected):
+        torch.testing.assert_close(a, b)
+    with torch.no_grad():
+        torch.testing.assert_close(two_passes(), expected.detach())
+    assert all(m.carried is None for m in net.modules() if hasattr(m, "carried"))
+
+
+def test_carried_batch_norm_gradients_match_numerical_ones():
+    from skmeta.nn._backbones import _CarriedBatchNorm
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 2, 2, dtype=torch.float64, generator=gen, requires_grad=True)
+    mean = torch.randn(3, dtype=torch.float64, generator=gen, requires_grad=True)
+    var = (torch.rand(3, dtype=torch.float64, generator=gen) + 0.5).requires_grad_()
+    weight = (torch.rand(3, dtype=torch.float64, generator=gen) + 0.5).requires_grad_()
+    bias = torch.randn(3, dtype=torch.float64, generator=gen, requires_grad=True)
+
+    def norm(*args):
+        return _CarriedBatchNorm.apply(*args, 1e-5)
+
+    assert torch.autograd.gradcheck(norm, (x, mean, var, weight, bias))
+    assert torch.autograd.gradgradcheck(norm, (x, mean, var, weight, bias))
