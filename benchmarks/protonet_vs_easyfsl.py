@@ -23,13 +23,13 @@ What differs, each the library's default model:
 * the logits: easyfsl scores a query by its negative Euclidean distance to each
   prototype (``-torch.cdist``), skmeta by the negative squared Euclidean distance (the
   paper's, ``-torch.cdist(...).pow(2)``): a 75 x 5 matrix, microseconds either way;
-* the passes and the normalisation: easyfsl embeds support and queries in two passes
-  (5 then 75 images) whose batch normalisation takes the statistics of each set, so a
-  query's embedding depends on the other queries. skmeta embeds the 80 images in one
-  pass (the same convolution work) where by default (``transductive=False``) every row
-  is normalised with the statistics of the support set only, so that a query depends on
-  the support alone; ``transductive=True`` normalises with the statistics of support
-  and queries together;
+* the normalisation: easyfsl embeds support and queries in two passes (5 then 75
+  images) whose batch normalisation takes the statistics of each set, so a query's
+  embedding depends on the other queries. skmeta by default (``transductive=False``)
+  also makes two passes, but normalises the queries' pass with the statistics of the
+  support set (`skmeta.nn.carry_statistics`), so that a query depends on the support
+  alone; ``transductive=True`` embeds the 80 images in one pass, normalised with the
+  statistics of support and queries together;
 * skmeta also counts the queries' correct predictions for ``meta_history_``.
 
 The methods run round-robin, one round of ``--episodes`` episodes each, in a rotating
@@ -55,10 +55,10 @@ for the CPU build::
     /work/venv-easyfsl/bin/pip install -e /work/main --no-deps
     /work/venv-easyfsl/bin/pip install numpy scikit-learn scipy skorch optuna tqdm
 
-The memory allocator changes the figures by a few per cent either way (see
+The memory allocator changes the figures by up to a fifth (see
 ``benchmarks/cpu_allocator.py``): glibc's default returns freed heap memory to the system
-depending on the order of allocations, and each side's pattern decides how many pages
-it faults in again. The record gives, for each side, the minor page faults and the system
+depending on the order and sizes of allocations, and each side's pattern decides how many
+pages it faults in again. The record gives, for each side, the minor page faults and the system
 CPU time per episode, and the allocator settings of the run (``machine.allocator``); the
 docs report a run with glibc's defaults and one with its heap kept
 (``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``), which takes

@@ -108,15 +108,18 @@ class _EmbeddingMixin:
         """Embed support and query; the support alone sets batch statistics unless
         ``transductive``.
 
-        Transductive, or without batch statistics, one pass over both. Otherwise two: the
-        support, then the queries normalised with its statistics (`carry_statistics`),
-        the result of one pass with the support as reference rows, in smaller feature
-        maps that glibc's allocator serves with fewer page faults (measured: half as
-        many, 1.2x the meta-training speed, in fresh processes).
+        Transductive, without batch statistics, or without gradients (prediction), one
+        pass over both, the support as reference rows when it alone sets the statistics.
+        When training non-transductively, two: the support, then the queries normalised
+        with its statistics (`carry_statistics`), the same result in smaller feature maps,
+        which glibc's allocator serves with fewer page faults in the backward pass
+        (measured in fresh processes: a third of the faults, 1.14x the meta-training
+        speed; one pass is the faster for prediction, which keeps nothing for a backward).
         """
         n = X_support.shape[0]
-        if self.transductive or not has_task_norm(self.network_):
-            with reference_rows(self.network_, None):
+        one_pass = self.transductive or not torch.is_grad_enabled()
+        if one_pass or not has_task_norm(self.network_):
+            with reference_rows(self.network_, None if self.transductive else n):
                 z = self._embedding(self._forward(params, torch.cat([X_support, X_query])))
             return z[:n], z[n:]
         with carry_statistics(self.network_):
