@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from numbers import Integral
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,15 +27,20 @@ def _statistics(ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, ((ref * ref).sum(dim=dims) / count - mean * mean).clamp_min(0.0)
 
 
+def _normalise(x, mean, var, weight, bias, eps):
+    """``x`` normalised with given statistics, in plain differentiable operations."""
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    scale = weight * torch.rsqrt(var + eps)
+    return torch.addcmul((bias - mean * scale).view(shape), x, scale.view(shape))
+
+
 def _reference_norm(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, n_reference: int, eps: float
 ) -> torch.Tensor:
     """Normalise all rows of ``x`` with the statistics of its first ``n_reference`` rows,
     in plain differentiable operations (they work under vmap and to any order)."""
     mean, var = _statistics(x[:n_reference])
-    scale = weight * torch.rsqrt(var + eps)
-    shape = [1, -1] + [1] * (x.dim() - 2)
-    return torch.addcmul((bias - mean * scale).view(shape), x, scale.view(shape))
+    return _normalise(x, mean, var, weight, bias, eps)
 
 
 class _ReferenceBatchNorm(torch.autograd.Function):
@@ -87,13 +93,6 @@ class _ReferenceBatchNorm(torch.autograd.Function):
         return grad_x, grad_weight, grad_bias, None, None
 
 
-def _normalise(x, mean, var, weight, bias, eps):
-    """``x`` normalised with given statistics, in plain differentiable operations."""
-    shape = [1, -1] + [1] * (x.dim() - 2)
-    scale = weight * torch.rsqrt(var + eps)
-    return torch.addcmul((bias - mean * scale).view(shape), x, scale.view(shape))
-
-
 class _CarriedBatchNorm(torch.autograd.Function):
     """`_normalise` on ATen's eval-mode batch-norm kernels, differentiable with respect to
     the statistics as well (they come from another batch: the support set's pass)."""
@@ -104,12 +103,12 @@ class _CarriedBatchNorm(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, mean, var, weight, bias, ctx.eps = inputs
-        ctx.save_for_backward(x, mean, var, weight, bias)
+        x, mean, var, weight, _, ctx.eps = inputs
+        ctx.save_for_backward(x, mean, var, weight)
 
     @staticmethod
     def backward(ctx, grad):
-        x, mean, var, weight, bias = ctx.saved_tensors
+        x, mean, var, weight = ctx.saved_tensors
         if torch.is_grad_enabled():
             # create_graph=True: the partial derivatives in differentiable operations.
             # (autograd.grad of the plain formula would not do: the statistics are
@@ -196,6 +195,23 @@ class TaskBatchNorm(nn.Module):
 
 
 @contextmanager
+def _task_norm_setting(
+    module: nn.Module, name: str, make_value: Callable[[], Any]
+) -> Iterator[None]:
+    """Inside the block, attribute ``name`` of each `TaskBatchNorm` layer of ``module`` is
+    ``make_value()`` (called once per layer); afterwards, what it was before."""
+    layers = [m for m in module.modules() if isinstance(m, TaskBatchNorm)]
+    previous = [getattr(m, name, None) for m in layers]  # None: pickled before it existed
+    for m in layers:
+        setattr(m, name, make_value())
+    try:
+        yield
+    finally:
+        for m, p in zip(layers, previous):
+            setattr(m, name, p)
+
+
+@contextmanager
 def reference_rows(module: nn.Module, n_reference: int | None) -> Iterator[None]:
     """Inside the block, `TaskBatchNorm` layers of ``module`` take statistics from the
     first ``n_reference`` rows of each batch (None: from all rows).
@@ -213,15 +229,8 @@ def reference_rows(module: nn.Module, n_reference: int | None) -> Iterator[None]
     >>> torch.allclose(z[5], z_one[5], atol=1e-5)   # a query row ignores the other queries
     True
     """
-    layers = [m for m in module.modules() if isinstance(m, TaskBatchNorm)]
-    previous = [m.n_reference for m in layers]
-    for m in layers:
-        m.n_reference = n_reference
-    try:
+    with _task_norm_setting(module, "n_reference", lambda: n_reference):
         yield
-    finally:
-        for m, p in zip(layers, previous):
-            m.n_reference = p
 
 
 @contextmanager
@@ -248,15 +257,8 @@ def carry_statistics(module: nn.Module) -> Iterator[None]:
     >>> torch.allclose(z[5:], z_query, atol=1e-5)
     True
     """
-    layers = [m for m in module.modules() if isinstance(m, TaskBatchNorm)]
-    previous = [getattr(m, "carried", None) for m in layers]
-    for m in layers:
-        m.carried = []
-    try:
+    with _task_norm_setting(module, "carried", list):  # a list of its own for each layer
         yield
-    finally:
-        for m, p in zip(layers, previous):
-            m.carried = p
 
 
 @contextmanager
