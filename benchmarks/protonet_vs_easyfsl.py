@@ -60,9 +60,9 @@ The memory allocator changes the figures by up to a fifth (see
 depending on the order and sizes of allocations, and each side's pattern decides how many
 pages it faults in again. The record gives, for each side, the minor page faults and the system
 CPU time per episode, and the allocator settings of the run (``machine.allocator``); the
-docs report a run with glibc's defaults and one with its heap kept
-(``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824``), which takes
-the page faults out of both sides.
+docs report runs with glibc's defaults (in one process, and with ``--processes``) and
+one with its heap kept (``MALLOC_MMAP_THRESHOLD_=33554432
+MALLOC_TRIM_THRESHOLD_=1073741824``), which takes the page faults out of both sides.
 
 Run::
 
