@@ -8,7 +8,12 @@ by page, and zeroed by the kernel. How often that happens depends on the order o
 allocations, not on the arithmetic. This script measures it: the same meta-training,
 each repeat in a fresh subprocess, under each allocator configuration:
 
-* ``glibc``: the default;
+* ``glibc``: the default, as a process that never ran skmeta has it;
+* ``glibc_widened``: the default as skmeta's estimators leave it: resolving their device
+  to the CPU, they allocate and free one untouched block just under 32 MB once, which
+  raises glibc's adaptive thresholds to their ceiling (``mmap`` from 32 MB, trim above
+  64 MB free; ``skmeta.nn._allocator._widen_cpu_heap``). Every other configuration runs
+  with this switched off, to measure its allocator alone;
 * ``glibc_keep``: glibc with ``MALLOC_MMAP_THRESHOLD_=33554432`` (32 MB, glibc's largest)
   and ``MALLOC_TRIM_THRESHOLD_=1073741824``: allocations below 32 MB come from the heap,
   which is trimmed only above 1 GB of free memory (setting the trim threshold alone
@@ -52,6 +57,7 @@ from pathlib import Path
 
 _CONFIGS: dict[str, dict[str, str]] = {
     "glibc": {},
+    "glibc_widened": {},  # glibc's defaults; the worker leaves skmeta's widening on
     "glibc_keep": {
         "MALLOC_MMAP_THRESHOLD_": "33554432",
         "MALLOC_TRIM_THRESHOLD_": "1073741824",
@@ -61,6 +67,7 @@ _CONFIGS: dict[str, dict[str, str]] = {
     "keep_cpu_heap": {},  # glibc's defaults at start; the worker calls keep_cpu_heap()
 }
 _ALLOCATOR_VARIABLES = ("LD_PRELOAD", "THP_MEM_ALLOC_ENABLE")
+_WORKER_OPTIONS = ("worker", "n_iter", "keep_cpu_heap", "widen")
 
 
 def _estimator(workload: str, n_iter: int):
@@ -77,8 +84,13 @@ def _estimator(workload: str, n_iter: int):
     )  # fmt: skip
 
 
-def _worker(workload: str, n_iter: int, repeats: int, keep_heap: bool) -> dict:
+def _worker(workload: str, n_iter: int, repeats: int, keep_heap: bool, widen: bool) -> dict:
     import torch
+
+    if not widen:
+        from skmeta.nn import _allocator
+
+        _allocator._heap_widened = True  # as if done already: skmeta leaves glibc alone
 
     if keep_heap:
         from skmeta.nn import keep_cpu_heap
@@ -124,6 +136,8 @@ def _run_worker(workload: str, config: str, args: argparse.Namespace) -> dict:
     cmd += ["--repeats", str(args.repeats)]
     if config == "keep_cpu_heap":
         cmd.append("--keep-cpu-heap")
+    if config == "glibc_widened":
+        cmd.append("--widen")
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"{workload} under {config} failed:\n{out.stderr[-3000:]}")
@@ -142,9 +156,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n-iter", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--keep-cpu-heap", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--widen", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
-        print(json.dumps(_worker(args.worker, args.n_iter, args.repeats, args.keep_cpu_heap)))
+        worker = _worker(args.worker, args.n_iter, args.repeats, args.keep_cpu_heap, args.widen)
+        print(json.dumps(worker))
         return {}
 
     from skmeta.benchmarks import environment, write_record
@@ -183,16 +199,14 @@ def main(argv: list[str] | None = None) -> dict:
         for config, v in summary.items():
             ratio = f"{v['ratio_to_glibc']:.3f}x" if v["ratio_to_glibc"] else "-"
             print(
-                f"  {config:<11} {v['episodes_per_second']:7.2f} episodes/s  {ratio:>7}  "
+                f"  {config:<13} {v['episodes_per_second']:7.2f} episodes/s  {ratio:>7}  "
                 f"{v['minor_faults_per_episode']:9.0f} page faults/episode  "
                 f"{v['system_ms_per_episode']:6.1f} ms system/episode"
             )
 
     record = {
         "benchmark": "cpu_allocator",
-        "config": {
-            k: v for k, v in vars(args).items() if k not in ("worker", "n_iter", "keep_cpu_heap")
-        }
+        "config": {k: v for k, v in vars(args).items() if k not in _WORKER_OPTIONS}
         | {"allocator_environment": {c: _CONFIGS[c] for c in configs}, "skipped": skipped},
         "results": results,
         **environment(device="cpu"),

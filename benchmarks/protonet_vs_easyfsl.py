@@ -64,6 +64,13 @@ docs report runs with glibc's defaults (in one process, and with ``--processes``
 one with its heap kept (``MALLOC_MMAP_THRESHOLD_=33554432
 MALLOC_TRIM_THRESHOLD_=1073741824``), which takes the page faults out of both sides.
 
+skmeta's estimators, when they resolve their device to the CPU, raise glibc's adaptive
+heap thresholds once per process (they allocate and free one untouched block just under
+32 MB; ``skmeta.nn._allocator._widen_cpu_heap``), which easyfsl does not. With
+``--processes`` only skmeta's processes have it; in one process, easyfsl's rounds run on
+the heap that skmeta's first run widened. ``--plain-heap`` switches it off, for the
+comparison of the two loops alone.
+
 Run::
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 /work/venv-easyfsl/bin/python \\
@@ -188,8 +195,18 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="run each method in a fresh process every round (see the module docstring)",
     )
+    parser.add_argument(
+        "--plain-heap",
+        action="store_true",
+        help="switch off the one-time widening of glibc's heap thresholds that skmeta's "
+        "estimators do on the CPU (see the module docstring)",
+    )
     parser.add_argument("--worker", choices=_METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.plain_heap:
+        from skmeta.nn import _allocator
+
+        _allocator._heap_widened = True  # as if done already: skmeta leaves glibc alone
 
     if args.worker is not None:  # one method, one timed run, in this fresh process
         runs = _runs(args)

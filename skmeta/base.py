@@ -53,6 +53,7 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from .nn import network_input_shape
+from .nn._allocator import _widen_cpu_heap
 from .tasks import EpisodeSampler, GroupedTasks, Task, iter_tasks
 
 __all__ = [
@@ -70,6 +71,10 @@ _SEED_MAX = np.iinfo(np.int32).max
 
 def resolve_device(device: str | torch.device) -> torch.device:
     """The torch device named by ``device``; "auto" is CUDA when present, else CPU.
+
+    Resolving to the CPU raises glibc's adaptive heap thresholds once per process
+    (`skmeta.nn._allocator._widen_cpu_heap`), so that the feature maps of one meta-update
+    are reused by the next rather than returned to the system and faulted in again.
 
     Examples
     --------
@@ -90,6 +95,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
             f"device={device!r} but CUDA is not available on this machine; use device='auto' "
             "to fall back to the CPU."
         )
+    if resolved.type == "cpu":
+        _widen_cpu_heap()
     return resolved
 
 

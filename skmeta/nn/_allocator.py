@@ -13,6 +13,59 @@ _M_MMAP_THRESHOLD = -3
 _MAX_MMAP_THRESHOLD = 32 * 2**20
 
 
+def _is_glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+_heap_widened = False
+
+
+def _widen_cpu_heap() -> bool:
+    """Raise glibc's adaptive heap thresholds to their ceiling, once per process.
+
+    glibc starts by mapping every block of 128 kB or more on its own and trimming the top
+    of its heap once 128 kB there are free; each time the program frees a mapped block
+    larger than the current threshold, it raises the mapping threshold to that block's
+    size and the trim threshold to twice it (mallopt(3), "dynamic mmap threshold"). A
+    Conv-4 meta-update on CPU frees 15 MB feature maps, which leaves the trim threshold
+    near 30 MB: below what a step frees at the top of the heap, so the heap is trimmed
+    after a step and the next one faults its pages in again (measured: 0 to 15,000 page
+    faults per ProtoNet episode, see ``benchmarks/cpu_allocator.py``).
+
+    This allocates and frees one untouched block just under glibc's 32 MB ceiling, as a
+    program that had once used such a buffer would: the heap then serves blocks up to
+    32 MB and is trimmed only when more than 64 MB at its top are free. The thresholds
+    stay adaptive (unlike `keep_cpu_heap`, which fixes them), nothing is written, and
+    the block's pages are never faulted in. `skmeta.base.resolve_device` calls it when an
+    estimator resolves its device to the CPU; later calls do nothing. What it changes is
+    measured by ``benchmarks/cpu_allocator.py`` (configurations ``glibc`` and
+    ``glibc_widened``).
+
+    Returns
+    -------
+    widened : bool
+        True when this call freed the block; False on later calls and on other C
+        libraries (macOS, Windows, musl), where nothing is done.
+    """
+    global _heap_widened
+    if _heap_widened:
+        return False
+    _heap_widened = True
+    if not _is_glibc():
+        return False
+    libc = ctypes.CDLL(None)
+    malloc, free = libc.malloc, libc.free
+    malloc.argtypes, malloc.restype = [ctypes.c_size_t], ctypes.c_void_p
+    free.argtypes, free.restype = [ctypes.c_void_p], None
+    # Two pages under the ceiling: the mapped chunk (the request, its header, rounded up
+    # to a page) stays within it, which glibc requires to adopt its size.
+    block = malloc(_MAX_MMAP_THRESHOLD - 2 * 4096)
+    if not block:
+        return False
+    free(block)
+    return True
+
+
 def keep_cpu_heap(mmap_threshold: int = _MAX_MMAP_THRESHOLD, trim_threshold: int = 2**30) -> bool:
     """Have glibc keep freed memory for reuse instead of returning it to the system.
 
@@ -58,7 +111,7 @@ def keep_cpu_heap(mmap_threshold: int = _MAX_MMAP_THRESHOLD, trim_threshold: int
             f"mmap_threshold={mmap_threshold} is above glibc's largest, "
             f"{_MAX_MMAP_THRESHOLD} (32 MB); pass at most that."
         )
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not _is_glibc():
         return False
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
