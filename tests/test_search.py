@@ -330,7 +330,9 @@ def _trials(storage, name):
 
 def test_killed_worker_resumes_without_losing_finished_trials(tmp_path):
     url = f"sqlite:///{tmp_path / 'search.db'}"
-    proc = _worker(tmp_path, url, "resume", 6, 150)
+    # 400 meta-iterations a trial: long enough that the 0.2 s polls below see a trial
+    # running after two complete, even on a loaded machine (150 was missed once).
+    proc = _worker(tmp_path, url, "resume", 6, 400)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         trials = _trials(url, "resume")
