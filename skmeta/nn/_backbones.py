@@ -43,6 +43,25 @@ def _reference_norm(
     return _normalise(x, mean, var, weight, bias, eps)
 
 
+def _eval_mode_backward(grad, x, weight, mean, var, eps):
+    """Batch norm's backward with given statistics, and the gradients to the statistics.
+
+    ATen's eval-mode backward holds the statistics constant: it gives the gradient through
+    the affine map, sum(grad * x_hat) (the weight's) and sum(grad) (the bias's). With
+    y = weight * (x - mean) * rstd + bias, d mean = -weight * rstd * sum(grad) and
+    d var = -weight * sum(grad * x_hat) * rstd^2 / 2, from those sums.
+
+    Returns the gradients to ``x``, ``weight``, ``bias``, ``mean`` and ``var``.
+    """
+    grad_x, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
+        grad, x, weight, mean, var, None, None, False, eps, [True, True, True]
+    )
+    rstd2 = 1.0 / (var + eps)
+    grad_mean = -weight * torch.sqrt(rstd2) * grad_bias
+    grad_var = -0.5 * weight * grad_weight * rstd2
+    return grad_x, grad_weight, grad_bias, grad_mean, grad_var
+
+
 class _ReferenceBatchNorm(torch.autograd.Function):
     """`_reference_norm` with ATen's batch-norm kernels: one pass over the batch forward
     and one backward (differentiating the plain operations takes about five full-size
@@ -71,24 +90,20 @@ class _ReferenceBatchNorm(torch.autograd.Function):
             y = _reference_norm(x, weight, bias, n, eps)
             grads = iter(torch.autograd.grad(y, inputs, grad, create_graph=True))
             return (*(next(grads) if need else None for need in needed), None, None)
-        mask = [True, True, True]
         if n >= x.shape[0]:  # statistics of the whole batch: batch norm's own backward
             grads = torch.ops.aten.native_batch_norm_backward(
-                grad, x, weight, None, None, mean, torch.rsqrt(var + eps), True, eps, mask
+                grad, x, weight, None, None, mean, torch.rsqrt(var + eps), True, eps, [True] * 3
             )
             return (*grads, None, None)
-        # Eval-mode backward holds the statistics constant: it gives the gradient through
-        # the affine map, sum(grad * x_hat) (the weight's) and sum(grad) (the bias's).
-        grad_x, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
-            grad, x, weight, mean, var, None, None, False, eps, mask
+        grad_x, grad_weight, grad_bias, grad_mean, grad_var = _eval_mode_backward(
+            grad, x, weight, mean, var, eps
         )
-        # Through the statistics, d mean = -scale * sum(grad) and d var =
-        # -weight * sum(grad * x_hat) * rstd^2 / 2, spread over the reference rows.
-        rstd2 = 1.0 / (var + eps)
+        # The statistics' gradients, spread over the reference rows: d mean / d x_i =
+        # 1 / count and d var / d x_i = 2 (x_i - mean) / count.
         count = x[:n].numel() // x.shape[1]
         shape = [1, -1] + [1] * (x.dim() - 2)
-        shift = (-weight * torch.sqrt(rstd2) * grad_bias / count).view(shape)
-        slope = (-weight * grad_weight * rstd2 / count).view(shape)
+        shift = (grad_mean / count).view(shape)
+        slope = (2 * grad_var / count).view(shape)
         grad_x[:n] += shift + slope * (x[:n] - mean.view(shape))
         return grad_x, grad_weight, grad_bias, None, None
 
@@ -124,14 +139,9 @@ class _CarriedBatchNorm(torch.autograd.Function):
             grad_mean = -weight * rstd * grad_bias
             grad_var = -0.5 * weight * grad_centred * rstd**3
             return grad_x, grad_mean, grad_var, grad_centred * rstd, grad_bias, None
-        grad_x, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
-            grad, x, weight, mean, var, None, None, False, ctx.eps, [True, True, True]
+        grad_x, grad_weight, grad_bias, grad_mean, grad_var = _eval_mode_backward(
+            grad, x, weight, mean, var, ctx.eps
         )
-        # y = weight * (x - mean) * rstd + bias: d mean = -weight * rstd * sum(grad) and
-        # d var = -weight * sum(grad * x_hat) * rstd^2 / 2, from the sums ATen returned.
-        rstd2 = 1.0 / (var + ctx.eps)
-        grad_mean = -weight * torch.sqrt(rstd2) * grad_bias
-        grad_var = -0.5 * weight * grad_weight * rstd2
         return grad_x, grad_mean, grad_var, grad_weight, grad_bias, None
 
 
