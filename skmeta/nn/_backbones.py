@@ -277,14 +277,8 @@ def vmap_safe(module: nn.Module) -> Iterator[None]:
     themselves: under ``torch.func.vmap``, ``F.batch_norm`` pools the statistics of all
     the vmapped tasks (measured: MAML meta-gradients off by up to 100%), which would
     leak information between tasks."""
-    layers = [m for m in module.modules() if isinstance(m, TaskBatchNorm)]
-    for m in layers:
-        m.vmapped = True
-    try:
+    with _task_norm_setting(module, "vmapped", lambda: True):
         yield
-    finally:
-        for m in layers:
-            m.vmapped = False
 
 
 def has_task_norm(module: nn.Module) -> bool:
