@@ -2,7 +2,6 @@
 TaskBatchNorm's gradients, and the CPU allocator setting."""
 
 import pickle
-import platform
 import resource
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import torch
 from torch.func import functional_call, grad, vmap
 
 from skmeta import MAMLClassifier, ProtoNetClassifier
-from skmeta.nn import Conv4, make_backbone, make_predictor
+from skmeta.nn import Conv4, _allocator, make_backbone, make_predictor
 
 
 def _twins():
@@ -205,9 +204,7 @@ for _ in range(5):
 print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
 """
 
-_glibc_only = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
-)
+_glibc_only = pytest.mark.skipif(not _allocator._is_glibc(), reason="glibc only")
 
 
 def _heap_probe_faults(mode: str, mb: int) -> float:
@@ -244,8 +241,6 @@ def test_cpu_estimators_widen_glibc_heap_thresholds_once():
 
 
 def test_widen_cpu_heap_acts_once_per_process(monkeypatch):
-    from skmeta.nn import _allocator
-
     monkeypatch.setattr(_allocator, "_heap_widened", False)
     monkeypatch.setattr(_allocator, "_is_glibc", lambda: False)
     assert not _allocator._widen_cpu_heap()  # not glibc: nothing done, and not retried
@@ -256,8 +251,6 @@ def test_widen_cpu_heap_acts_once_per_process(monkeypatch):
 
 @_glibc_only
 def test_widen_cpu_heap_frees_its_block(monkeypatch):
-    from skmeta.nn import _allocator
-
     monkeypatch.setattr(_allocator, "_heap_widened", False)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     assert _allocator._widen_cpu_heap()
