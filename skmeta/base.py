@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
-from sklearn.utils import check_random_state
+from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -450,38 +450,49 @@ class MetaEstimatorMixin:
             seeds = tuple(state["seeds"])
         init_seed, stream_seed, val_seed = seeds
 
-        data = self._meta_data(tasks, y, groups, stream_seed)
-        for name in ("network_", "net_input_shape_", "meta_params_", "meta_history_"):
-            self.__dict__.pop(name, None)
-        self._clear_adaptation()
-        self.meta_input_shape_ = data.input_shape
-        self.device_ = device
-        validation = self._validation_list(validation_tasks, val_seed, device)
-
-        with _seeded(init_seed, device):
-            params, optimizer = self._start_meta_training(data, device)
+        # A meta_fit that fails (bad tasks or arguments, an exception in a callback) or
+        # is interrupted leaves the estimator as it was: its earlier prior and adaptation
+        # are not thrown away. (A checkpoint keeps the progress of an interrupted run.)
+        previous = dict(self.__dict__)
         try:
-            loop = _MetaLoop(history=[], best_score=-math.inf, best_params=None, stale=0, start=0)
-            if state is not None:
-                loop = self._restore_meta_training(state, params, optimizer)
-                for _ in range(loop.start * data.items_per_update):  # replay the stream
-                    next(data.stream, None)
-            self._run_meta_loop(
-                loop,
-                data,
-                params,
-                optimizer,
-                validation,
-                device,
-                init_seed,
-                checkpoint,
-                checkpoint_interval,
-                seeds,
-                list(callbacks or ()),
-            )
-            self._finish_meta_training(loop, params, validation is not None)
-        finally:
-            self._end_meta_training()
+            data = self._meta_data(tasks, y, groups, stream_seed)
+            for name in ("network_", "net_input_shape_", "meta_params_", "meta_history_"):
+                self.__dict__.pop(name, None)
+            self._clear_adaptation()
+            self.meta_input_shape_ = data.input_shape
+            self._meta_architecture = self._architecture_config()
+            self.device_ = device
+            validation = self._validation_list(validation_tasks, val_seed, device)
+            with _seeded(init_seed, device):
+                params, optimizer = self._start_meta_training(data, device)
+            try:
+                loop = _MetaLoop(
+                    history=[], best_score=-math.inf, best_params=None, stale=0, start=0
+                )
+                if state is not None:
+                    loop = self._restore_meta_training(state, params, optimizer)
+                    for _ in range(loop.start * data.items_per_update):  # replay the stream
+                        next(data.stream, None)
+                self._run_meta_loop(
+                    loop,
+                    data,
+                    params,
+                    optimizer,
+                    validation,
+                    device,
+                    init_seed,
+                    checkpoint,
+                    checkpoint_interval,
+                    seeds,
+                    list(callbacks or ()),
+                )
+                self._finish_meta_training(loop, params, validation is not None)
+            finally:
+                self._end_meta_training()
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
         return self
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> MetaEstimatorMixin:
@@ -537,7 +548,7 @@ class MetaEstimatorMixin:
             estimator=type(self).__name__,
             params={k: v.detach().cpu().clone() for k, v in self.meta_params_.items()},
             input_shape=tuple(self.net_input_shape_),
-            config=self._architecture_config(),
+            config=getattr(self, "_meta_architecture", None) or self._architecture_config(),
             meta_history=list(self.meta_history_),
         )
         if path is not None:
@@ -560,8 +571,28 @@ class MetaEstimatorMixin:
         config = {}
         for name in self._architecture_params:
             value = getattr(self, name)
-            config[name] = type(value).__name__ if isinstance(value, nn.Module) else value
+            if isinstance(value, nn.Module):
+                value = type(value).__name__
+            elif isinstance(value, list):
+                value = tuple(value)
+            config[name] = value
         return config
+
+    def _check_architecture(self) -> None:
+        """The architecture parameters must be those `meta_fit` built the network with."""
+        meta = getattr(self, "_meta_architecture", None)  # None: pickled before it existed
+        if meta is None:
+            return
+        now = self._architecture_config()
+        for name, value in now.items():
+            if name in meta and meta[name] != value:
+                raise ValueError(
+                    f"This {type(self).__name__} was meta-trained with {name}={meta[name]!r}, "
+                    f"but {name} is now {value!r}; the meta-trained network keeps the "
+                    f"architecture it was built with. Set {name}={meta[name]!r} again to "
+                    f"adapt with the meta-trained prior, or call meta_fit to meta-train one "
+                    f"with {name}={value!r}."
+                )
 
     def _clear_adaptation(self) -> None:
         for name in (
@@ -668,6 +699,7 @@ class MetaEstimatorMixin:
     ) -> dict[str, torch.Tensor]:
         """θ that `fit` adapts from; builds the network on first use."""
         if hasattr(self, "meta_params_"):
+            self._check_architecture()
             if tuple(self._network_input_shape(tuple(input_shape))) != tuple(self.net_input_shape_):
                 raise ValueError(
                     f"This estimator was meta-trained on examples of shape "
@@ -686,9 +718,9 @@ class MetaEstimatorMixin:
 
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
         """Validate inputs: 2-D through sklearn (feature names, n_features_in_), or images."""
-        arr_ndim = getattr(X, "ndim", None)
+        arr_ndim = _ndim(X)
         fitted = None if reset else getattr(self, "input_shape_", None)  # None: flat rows
-        if arr_ndim is None or arr_ndim <= 2:
+        if arr_ndim <= 2:
             X = validate_data(self, X, reset=reset, dtype=[np.float32, np.float64])
             # Flat rows for a model fitted on images: the images, flattened (C order).
             return X if fitted is None else X.reshape(len(X), *fitted)
@@ -723,10 +755,12 @@ class MetaEstimatorMixin:
                 "give the labels (or targets) of the support set."
             )
         self._clear_adaptation()
-        if getattr(X, "ndim", 2) > 2:
+        if _ndim(X) > 2:
             X = self._validate_X(X, reset=True)
             y = column_or_1d(y, warn=True)
             check_consistent_length(X, y)
+            if not self._is_classifier:
+                assert_all_finite(_regression_targets(y), input_name="y")
         else:
             X, y = validate_data(
                 self, X, y, dtype=[np.float32, np.float64], y_numeric=not self._is_classifier
@@ -903,6 +937,22 @@ class MetaClassifierMixin(ClassifierMixin):
         logits = torch.from_numpy(self._scores(X).astype(np.float64))
         return torch.softmax(logits, dim=1).numpy()
 
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of the class probabilities, columns ordered as ``classes_``.
+
+        Computed from the scores directly (no ``log(0)`` for confident predictions).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, ...)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        logits = torch.from_numpy(self._scores(X).astype(np.float64))
+        return torch.log_softmax(logits, dim=1).numpy()
+
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels for the adapted task.
 
@@ -950,6 +1000,18 @@ def _not_adapted_message(est: Any) -> str:
     )
 
 
+def _ndim(X: Any) -> int:
+    """Dimensions of an input, lists of images included (2 when numpy cannot tell, e.g.
+    ragged rows: sklearn's validation then reports the problem)."""
+    ndim = getattr(X, "ndim", None)
+    if ndim is not None:
+        return ndim
+    try:
+        return np.ndim(X)
+    except (TypeError, ValueError):
+        return 2
+
+
 def _move(value: Any, device: torch.device) -> Any:
     if isinstance(value, torch.Tensor):
         return value.to(device)
@@ -972,6 +1034,12 @@ def _check_prior(
             "Use data with the features the prior was meta-trained on, or meta-train a new prior."
         )
     want, have = _param_shapes(fresh), _param_shapes(prior.params)
+    if want != have and prior.estimator != estimator:
+        # (Learners with the same network, e.g. MAML and first-order MAML, share priors.)
+        raise ValueError(
+            f"The prior was meta-trained by a {prior.estimator}, whose network differs from "
+            f"a {estimator}'s. Pass it to a {prior.estimator}, or meta-train a {estimator}."
+        )
     if want != have:
         diff = sorted(set(want.items()) ^ set(have.items()))[:4]
         raise ValueError(

@@ -1,5 +1,7 @@
 """Bad input gets a clear error that says what is wrong and how to fix it."""
 
+import re
+
 import numpy as np
 import pytest
 from conftest import make_pool
@@ -249,3 +251,96 @@ def test_groups_of_one_row_are_too_small_for_a_task():
 
     with pytest.raises(ValueError, match=r"group\) 0 has 1 example\(s\), but a task needs at"):
         MAMLRegressor().meta_fit(np.zeros((4, 3)), np.zeros(4), groups=np.arange(4))
+
+
+def _same_params(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_failed_meta_fit_keeps_the_earlier_prior_and_adaptation(fitted_prior):
+    X, y = make_pool(n_classes=10, n_noise=4)
+    fitted_prior.fit(X[:8], y[:8])
+    before = {k: v.clone() for k, v in fitted_prior.meta_params_.items()}
+    expected = fitted_prior.predict_proba(X[8:12])
+    task = Task(np.zeros((2, 8)), [0, 1], np.zeros((2, 8)), [0, 1])
+    other = Task(np.zeros((2, 5)), [0, 1], np.zeros((2, 5)), [0, 1])
+    with pytest.raises(TypeError, match="validation_tasks takes a list of tasks"):
+        fitted_prior.meta_fit(X, y, validation_tasks=(X, y))
+    with pytest.raises(ValueError, match="share one input space"):
+        fitted_prior.meta_fit([task], validation_tasks=[other])
+
+    def interrupt(est, record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fitted_prior.meta_fit(X, y, callbacks=[interrupt])
+    assert _same_params(fitted_prior.meta_params_, before)
+    np.testing.assert_array_equal(fitted_prior.predict_proba(X[8:12]), expected)
+    with pytest.raises(ValueError, match=r"meta-trained on examples of shape \(8,\)"):
+        fitted_prior.fit(np.zeros((4, 5)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "make, change",
+    [
+        ("ProtoNetClassifier", {"embed_dim": 7}),
+        ("ProtoNetClassifier", {"hidden_layer_sizes": (3,)}),
+        ("MatchingNetClassifier", {"fce": True}),
+        ("RelationNetClassifier", {"relation_layer_sizes": (5,)}),
+        ("BlackBoxClassifier", {"aggregation": "attention"}),
+        ("BlackBoxRegressor", {"aggregation": "attention"}),
+        ("MAMLClassifier", {"hidden_layer_sizes": (7,)}),
+    ],
+)
+def test_architecture_changed_after_meta_fit(make, change):
+    import skmeta
+
+    X, y = make_pool(n_classes=10, n_noise=4)
+    est = getattr(skmeta, make)(n_meta_iterations=1, random_state=0)
+    if make == "BlackBoxRegressor":
+        y = y.astype(float)
+        est.meta_fit(X, y, groups=np.arange(len(y)) // 8)
+    else:
+        est.set_params(n_way=3, n_query=2).meta_fit(X, y)
+    name, value = next(iter(change.items()))
+    old = est.get_params()[name]
+    est.set_params(**change)
+    support = np.concatenate([np.flatnonzero(y == k)[:2] for k in np.unique(y)[:3]])
+    with pytest.raises(ValueError, match=re.escape(f"meta-trained with {name}={old!r}, but")):
+        est.fit(X[support], y[support])
+    # Set back (a list for a tuple is the same sizes), the prior adapts as before.
+    est.set_params(**{name: list(old) if isinstance(old, tuple) else old})
+    est.fit(X[support], y[support])
+    assert est.export_prior().config[name] == old
+
+
+def test_a_prior_of_another_learner(fitted_prior):
+    from skmeta import MatchingNetClassifier
+
+    with pytest.raises(ValueError, match="meta-trained by a ProtoNetClassifier, whose network"):
+        MatchingNetClassifier(prior=fitted_prior.export_prior()).fit(np.zeros((4, 8)), [0, 1] * 2)
+
+
+def test_nan_targets_with_images_for_a_regressor():
+    from skmeta import BlackBoxRegressor
+
+    X = np.random.default_rng(0).random((6, 16, 16))
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="Input y contains (NaN|infinity)"):
+            BlackBoxRegressor(backbone="conv4").fit(X, [bad, 0, 1, 2, 3, 4])
+
+
+def test_a_list_of_images_is_images():
+    X = np.random.default_rng(0).random((6, 16, 16)).astype(np.float32)
+    y = [0, 0, 1, 1, 2, 2]
+    est = ProtoNetClassifier(backbone="conv4", random_state=0)
+    expected = est.fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(est.fit(list(X), y).predict_proba(list(X)), expected)
+
+
+def test_arrays_passed_as_one_tuple_get_a_hint():
+    X, y = make_pool(n_classes=4, n_per_class=4)
+    with pytest.raises(TypeError, match=r"pass them as separate arguments: meta_fit\(X, y\)"):
+        ProtoNetClassifier().meta_fit((X, y))
+    with pytest.raises(ValueError, match=r"reshape it: X\.reshape\(-1, 1\)\.$"):
+        ProtoNetClassifier().meta_fit([(np.zeros(4), [0, 1, 0, 1])])

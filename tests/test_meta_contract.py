@@ -323,3 +323,12 @@ def test_task_with_descriptor_is_accepted_by_meta_fit(pool):
     ]
     est = ProtoNetClassifier(n_meta_iterations=2, random_state=0).meta_fit(pairs)
     assert len(list(islice(est.meta_history_, 5))) == 2
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
+def test_predict_log_proba_is_the_log_of_predict_proba(make, pool):
+    X, y = pool
+    est = make(random_state=0).fit(*_five_way(X, y))
+    log_proba = est.predict_log_proba(X[:20])
+    assert log_proba.shape == (20, 5) and np.all(np.isfinite(log_proba))
+    np.testing.assert_allclose(np.exp(log_proba), est.predict_proba(X[:20]), atol=1e-12)

@@ -182,9 +182,19 @@ def test_relation_module_choice(image_classes):
     assert user.predict(query).shape == (4,)
     with pytest.raises(ValueError, match="relation_module='conv' compares feature maps"):
         RelationNetClassifier(relation_module="conv").fit(support.reshape(4, -1), y[:40:10])
+    tiny = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(2))
     with pytest.raises(ValueError, match="at least 4x4; the backbone outputs 2x2"):
-        tiny = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.AdaptiveAvgPool2d(2))
-        RelationNetClassifier(backbone=tiny).fit(support, y[:40:10])
+        RelationNetClassifier(backbone=tiny, relation_module="conv").fit(support, y[:40:10])
+    small = RelationNetClassifier(backbone=tiny, random_state=0).fit(support, y[:40:10])
+    assert head_shapes(small)[0] == (64, 32)  # "auto": 2x2 maps, too small to pool: MLP
+    # Conv-4 on 12x12 images leaves 3x3 maps: "auto" is "mlp", with the plain Conv-4.
+    images = support[:, :, :12, :12]
+    auto = RelationNetClassifier(random_state=0).fit(images, y[:40:10])
+    mlp = RelationNetClassifier(relation_module="mlp", random_state=0).fit(images, y[:40:10])
+    assert [p.shape for p in auto.network_.parameters()] == [
+        p.shape for p in mlp.network_.parameters()
+    ]
+    np.testing.assert_allclose(auto.predict_proba(images), mlp.predict_proba(images))
     with pytest.raises(ValueError, match="relation_module"):
         RelationNetClassifier(relation_module="attention").fit(support, y[:40:10])
 

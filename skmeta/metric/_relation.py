@@ -137,8 +137,8 @@ class RelationNetClassifier(
           without the max-pools of its last two blocks, and its maps are not flattened;
           a module of yours must output maps (n, C, H, W), at least 4x4.
         - "mlp": an MLP over the concatenated flat embeddings.
-        - "auto": "conv" for ``backbone="conv4"`` and for modules that output maps,
-          else "mlp".
+        - "auto": "conv" for ``backbone="conv4"`` and for modules that output maps of
+          at least 4x4, else "mlp".
 
     Attributes
     ----------
@@ -272,14 +272,19 @@ class RelationNetClassifier(
                     "relation_module='mlp'."
                 )
             conv = False  # "auto" with a module of flat embeddings
-        if conv:
-            channels, height, width = out_shape
-            if min(height, width) < 4:
+        if conv and min(out_shape[1:]) < 4:
+            if self.relation_module == "conv":
                 raise ValueError(
                     f"The convolutional relation module pools twice and needs feature maps "
-                    f"of at least 4x4; the backbone outputs {height}x{width}. Use larger "
-                    "images, or relation_module='mlp'."
+                    f"of at least 4x4; the backbone outputs {out_shape[1]}x{out_shape[2]}. "
+                    "Use larger images, or relation_module='mlp'."
                 )
+            conv = False  # "auto" with maps too small to pool twice: as "mlp"
+            if self.backbone == "conv4":  # the plain Conv-4, as with "mlp"
+                encoder, shape = super()._build_network(input_shape, n_outputs)
+                out_shape = tuple(probe(encoder, shape).shape[1:])
+        if conv:
+            channels, height, width = out_shape
             hidden = (8,) if sizes is None else sizes
             relation: nn.Module = _ConvRelation(channels, height, width, hidden)
         else:

@@ -275,9 +275,15 @@ def _pair_to_task(pair: Any, n_shot: int | None, rng: np.random.Generator, index
     try:
         X, y = pair
     except (TypeError, ValueError):
+        hint = (
+            " To meta-train on arrays, pass them as separate arguments: meta_fit(X, y), "
+            "or meta_fit(X, y, groups) (a tuple is read as a collection of tasks)."
+            if isinstance(pair, np.ndarray)
+            else ""
+        )
         raise TypeError(
             f"Task {index} is a {type(pair).__name__}; expected a skmeta.tasks.Task or an "
-            "(X, y) pair."
+            f"(X, y) pair.{hint}"
         ) from None
     X = _as_samples(X, f"X of task {index}")
     y = _as_targets(y, X.shape[0], f"y of task {index}")

@@ -13,8 +13,8 @@ def _as_samples(X: Any, name: str) -> np.ndarray:
     if X.ndim == 1:
         raise ValueError(
             f"{name} must have one row per example (2-D, or 3-D/4-D for images); got a 1-D "
-            f"array of shape {X.shape}. Reshape it with {name}.reshape(-1, 1) if each value "
-            "is one example with a single feature."
+            f"array of shape {X.shape}. If each value is one example with a single feature, "
+            "reshape it: X.reshape(-1, 1)."
         )
     if X.dtype.kind not in "biuf":
         try:
