@@ -49,11 +49,11 @@ from sklearn.utils.validation import (
     validate_data,
 )
 from torch import nn
-from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from .nn import network_input_shape
 from .nn._allocator import _widen_cpu_heap
+from .nn._functional import functional_call
 from .tasks import EpisodeSampler, GroupedTasks, Task, iter_tasks
 
 __all__ = [

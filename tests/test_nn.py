@@ -322,3 +322,56 @@ def test_carried_batch_norm_gradients_match_numerical_ones():
 
     assert torch.autograd.gradcheck(norm, (x, mean, var, weight, bias))
     assert torch.autograd.gradgradcheck(norm, (x, mean, var, weight, bias))
+
+
+def test_functional_call_matches_torchs_and_restores_the_module(monkeypatch):
+    from skmeta.nn import MLP, _functional
+    from skmeta.nn._functional import functional_call as ours_call
+
+    torch_call = functional_call
+
+    def not_this_one(*args):
+        raise AssertionError("the fast path fell back to torch's functional_call")
+
+    monkeypatch.setattr(_functional, "_torch_functional_call", not_this_one)
+    torch.manual_seed(0)
+    for net, x in ((MLP(6, (8, 8), 3), torch.randn(5, 6)), (Conv4(1), torch.randn(4, 1, 28, 28))):
+        own = {k: v.detach().clone() for k, v in net.named_parameters()}
+        params = {k: (v + 0.1 * torch.randn_like(v)).requires_grad_() for k, v in own.items()}
+        ours, theirs = ours_call(net, params, (x,)), torch_call(net, params, (x,))
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+        grads = torch.autograd.grad(ours.square().sum(), list(params.values()))
+        ref = torch.autograd.grad(theirs.square().sum(), list(params.values()))
+        for g, r in zip(grads, ref):
+            torch.testing.assert_close(g, r, rtol=0, atol=0)
+        # The module keeps its own parameters, also when the call raises.
+        for k, p in net.named_parameters():
+            assert isinstance(p, torch.nn.Parameter) and torch.equal(p, own[k])
+        with pytest.raises(RuntimeError):
+            ours_call(net, params, (torch.randn(2, 5, 5),))
+        for k, p in net.named_parameters():
+            assert isinstance(p, torch.nn.Parameter) and torch.equal(p, own[k])
+
+
+def test_functional_call_leaves_other_cases_to_torch():
+    from skmeta.nn import MLP
+    from skmeta.nn._functional import functional_call as ours_call
+
+    torch_call = functional_call
+    torch.manual_seed(0)
+    net = MLP(3, (4,), 2)
+    x = torch.randn(5, 3)
+    params = {k: v.detach() + 1 for k, v in net.named_parameters()}
+    # A subset of the parameters: the others are the module's own, as in torch's.
+    first = dict(list(params.items())[:1])
+    torch.testing.assert_close(ours_call(net, first, (x,)), torch_call(net, first, (x,)))
+    # Weights tied under two names.
+    tied = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.Linear(3, 3))
+    tied[1].weight = tied[0].weight
+    shared = {k: v.detach() * 2 for k, v in tied.named_parameters()}
+    torch.testing.assert_close(ours_call(tied, shared, (x,)), torch_call(tied, shared, (x,)))
+    # Inside vmap: batched parameters, one set per task.
+    batched = {k: torch.stack([v, v + 1]) for k, v in params.items()}
+    out = vmap(lambda p: ours_call(net, p, (x,)))(batched)
+    ref = vmap(lambda p: torch_call(net, p, (x,)))(batched)
+    torch.testing.assert_close(out, ref)

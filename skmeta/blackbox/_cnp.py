@@ -8,6 +8,7 @@ Adapting to a task is that forward pass: no gradient steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from numbers import Integral
 from typing import Any
 
@@ -17,11 +18,11 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
-from torch.func import functional_call
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin, MetaRegressorMixin, PreparedTask
 from ..metric._common import _PREDICT_CHUNK, _class_means, _embedding_width, _EmbeddingMixin
 from ..nn import BACKBONES, MLP, has_task_norm, make_backbone
+from ..nn._functional import functional_call
 
 # Lower bound and scale of the predicted standard deviation, as in the CNP paper: the
 # bound keeps the likelihood from collapsing onto single support points early in training.
@@ -149,14 +150,18 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
             out.append(fn(z_s, z_q))
         return torch.cat(out)
 
-    def _support_state(self, params, X, y, summary: torch.Tensor) -> dict[str, Any]:
+    def _support_state(self, params, X, y, summarise: Callable[[], Any]) -> dict[str, Any]:
+        """What `fit` keeps: the support's summary, ``summarise()``, or under batch
+        normalisation the support itself, summarised beside each query batch (the
+        statistics come from the support, or transductively from support + queries), so
+        that summarising it at `fit` too would only double the work."""
         # The support labels: summaries computed again at predict time (attention, batch
         # statistics) read them.
-        state = {"params": params, "summary": summary, "y_support": y}
+        state = {"params": params, "y_support": y}
         if has_task_norm(self.network_):
-            # Batch-normalised features are computed again beside each query batch: the
-            # statistics come from the support (or, transductively, support + queries).
             state["X_support"] = X
+        else:
+            state["summary"] = summarise()
         return state
 
 
@@ -340,10 +345,14 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
     def _adapt(
         self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
     ) -> dict[str, Any]:
-        z_s, _ = self._embed(params, X, X[:0])
-        # The support's features and representations: a query's summary needs them all
-        # under attention, and their mean otherwise.
-        return self._support_state(params, X, y, (z_s, self._representations(params, z_s, y)))
+
+        def summarise():
+            # The support's features and representations: a query's summary needs them
+            # all under attention, and their mean otherwise.
+            z_s, _ = self._embed(params, X, X[:0])
+            return z_s, self._representations(params, z_s, y)
+
+        return self._support_state(params, X, y, summarise)
 
     def _mean_std(self, state: dict[str, Any], X: torch.Tensor) -> torch.Tensor:
         params = state["params"]
@@ -532,12 +541,15 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
     def _adapt(
         self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
     ) -> dict[str, Any]:
-        z_s, _ = self._embed(params, X, X[:0])
-        r = self._call("encoder", params, z_s)
-        # Under attention a class's summary depends on the query: keep the support's
-        # features and representations; otherwise the class means are the whole state.
-        summary = (z_s, r) if self.aggregation == "attention" else _class_means(r, y, n_classes)
-        state = self._support_state(params, X, y, summary)
+
+        def summarise():
+            z_s, _ = self._embed(params, X, X[:0])
+            r = self._call("encoder", params, z_s)
+            # Under attention a class's summary depends on the query: keep the support's
+            # features and representations; otherwise the class means are the state.
+            return (z_s, r) if self.aggregation == "attention" else _class_means(r, y, n_classes)
+
+        state = self._support_state(params, X, y, summarise)
         state["n_classes"] = n_classes
         return state
 

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
-from torch.func import functional_call
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin, PreparedTask
 from ..nn import BACKBONES, carry_statistics, has_task_norm, make_backbone, reference_rows
 from ..nn._backbones import probe
+from ..nn._functional import functional_call
 
 # Rows embedded per forward pass at prediction time (bounds memory on large query sets).
 _PREDICT_CHUNK = 1024
@@ -179,12 +179,14 @@ class _SupportComparisonMixin(_EmbeddingMixin):
     def _adapt(
         self, params: dict[str, torch.Tensor], X: torch.Tensor, y: torch.Tensor, n_classes: int
     ) -> dict[str, Any]:
-        z_s, _ = self._embed(params, X, X[:0])
-        state = {"params": params, "z_support": z_s, "y_support": y, "n_classes": n_classes}
+        state = {"params": params, "y_support": y, "n_classes": n_classes}
         if has_task_norm(self.network_):
-            # Batch-normalised encoders embed the support again beside each query batch:
-            # the statistics come from the support (or, transductively, support + queries).
+            # Batch-normalised encoders embed the support beside each query batch (the
+            # statistics come from the support, or transductively from support + queries),
+            # so embedding it here too would only double the work of `fit`.
             state["X_support"] = X
+        else:
+            state["z_support"] = self._embed(params, X, X[:0])[0]
         return state
 
     def _per_query_chunk(

@@ -28,10 +28,10 @@ from sklearn.utils.validation import check_consistent_length, column_or_1d, vali
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
-from torch.func import functional_call
 
 from ..base import _regression_targets, _seeded, _to_cpu, resolve_device
 from ..nn import layer_sizes
+from ..nn._functional import functional_call
 from ..tasks import Task
 from ._conditioning import CONDITIONINGS, MultiTaskNetwork, NewTaskModule
 from ._training import MultiTaskLoss, MultiTaskNet

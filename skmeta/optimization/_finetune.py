@@ -30,10 +30,10 @@ from sklearn.utils.validation import check_array, check_consistent_length, colum
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from torch import nn
-from torch.func import functional_call
 
 from ..base import MetaClassifierMixin, MetaData, MetaEstimatorMixin, _MetaLoop
 from ..nn import BACKBONES, TaskBatchNorm, has_task_norm, make_predictor, reference_rows
+from ..nn._functional import functional_call
 from ..tasks import Task
 
 # Normalisation layers belong to the layer they follow when counting layers to freeze.
