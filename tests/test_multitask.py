@@ -110,6 +110,8 @@ def test_classifier_learns_tasks_that_read_different_features():
     proba = clf.predict_proba(X[:5], task_ids=g[:5])
     assert clf.classes_.tolist() == ["no", "yes"]
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    log_proba = clf.predict_log_proba(X[:5], task_ids=g[:5])
+    np.testing.assert_allclose(np.exp(log_proba), proba, atol=1e-12)
 
 
 @pytest.mark.parametrize("conditioning", ["additive", "multihead", "independent"])

@@ -723,6 +723,22 @@ adaptation_, n_features_in_, feature_names_in_, device_
         logits = torch.from_numpy(self._outputs(X, task_ids).astype(np.float64))
         return torch.softmax(logits, dim=1).numpy()
 
+    def predict_log_proba(self, X: Any, task_ids: Any = None) -> np.ndarray:
+        """Logarithm of the class probabilities, columns ordered as ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        task_ids : array-like of shape (n_samples,), default=None
+            As for `predict`.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+        """
+        logits = torch.from_numpy(self._outputs(X, task_ids).astype(np.float64))
+        return torch.log_softmax(logits, dim=1).numpy()
+
 
 # ---------------------------------------------------------------------- helpers
 def _tensor(X: np.ndarray, device) -> torch.Tensor:
