@@ -283,6 +283,45 @@ def test_error_score_keeps_the_search_going():
     states = {t.state for t in search.study_.trials}
     assert TrialState.COMPLETE in states
     assert search.best_params_["backbone"] == "mlp"
+    assert len(search.study_.trials) == 4  # failures count towards n_trials
+
+
+def test_a_numeric_error_score_scores_failed_trials():
+    train, val = blob_tasks(n_val=2)
+    import torch
+
+    bad = torch.nn.Linear(3, 4)  # the episodes have 16 features
+    search = MetaSearch(
+        protonet(), {"backbone": ["mlp", bad]}, n_trials=6, error_score=-1.0, random_state=0
+    )
+    with pytest.warns(UserWarning, match="scores error_score=-1.0"):
+        search.fit(train, validation_tasks=val)
+    trials = search.study_.trials
+    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
+    failed = [t for t in trials if "skmeta:error" in t.user_attrs]
+    assert failed and all(t.value == -1.0 for t in failed)
+    assert "does not take the examples" in failed[0].user_attrs["skmeta:error"]
+    assert search.best_params_["backbone"] == "mlp"
+    errors = search.cv_results_["error"]
+    assert sum(e is not None for e in errors) == len(failed)
+    worst = search.cv_results_["rank_test_score"][[e is not None for e in errors]]
+    assert worst.min() > len(trials) - len(failed)  # ranked after every scored trial
+
+
+def test_a_search_whose_every_trial_fails_ends():
+    train, val = blob_tasks(n_val=2)
+    import torch
+
+    search = MetaSearch(
+        protonet(backbone=torch.nn.Linear(3, 4)),
+        {"meta_lr": (1e-4, 1e-2)},
+        n_trials=3,
+        error_score=0.0,
+        random_state=0,
+    )
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="every trial failed"):
+        search.fit(train, validation_tasks=val)
+    assert len(search.study_.trials) == 3
 
 
 # --------------------------------------------------------------------------- resume, workers

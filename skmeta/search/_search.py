@@ -27,7 +27,13 @@ from sklearn.utils import check_random_state
 
 from ..tasks import Task, iter_tasks
 from ._space import check_space, suggest
-from ._warmstart import META_FEATURES_ATTR, PRUNED_ATTR, WarmStart, task_meta_features
+from ._warmstart import (
+    ERROR_ATTR,
+    META_FEATURES_ATTR,
+    PRUNED_ATTR,
+    WarmStart,
+    task_meta_features,
+)
 
 _Z95 = 1.959963984540054
 _JOURNAL_SUFFIXES = (".log", ".jsonl", ".journal")
@@ -169,7 +175,10 @@ class MetaSearch(BaseEstimator):
         when the study has no trials yet.
     error_score : "raise" or float, default="raise"
         What a trial whose ``meta_fit`` or scoring raises does: stop the search, or (with a
-        number) get marked failed with a warning while the search goes on.
+        number) score that number, with a warning, while the search goes on, as
+        scikit-learn's searches score a failed fit. The trial counts towards ``n_trials``,
+        carries its error in the user attribute ``"skmeta:error"`` (and the ``error``
+        column of ``cv_results_``) and is never the best; with NaN it is a FAIL trial.
     refit : bool, default=True
         Meta-train ``best_estimator_`` on the training tasks with the best parameters.
     random_state : int, RandomState instance or None, default=None
@@ -488,9 +497,11 @@ class MetaSearch(BaseEstimator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        states = [t.state for t in study.get_trials(deepcopy=False)]
         busy = sum(
-            s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING) for s in states
+            t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            # a trial that raised, under a numeric error_score (not one failed as stale)
+            or (t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs)
+            for t in study.get_trials(deepcopy=False)
         )
         return self.n_trials - busy
 
@@ -499,13 +510,18 @@ class MetaSearch(BaseEstimator):
         full = [
             t
             for t in finished
-            if t.state == TrialState.COMPLETE and not t.user_attrs.get(PRUNED_ATTR, False)
+            if t.state == TrialState.COMPLETE
+            and not t.user_attrs.get(PRUNED_ATTR, False)
+            and ERROR_ATTR not in t.user_attrs
         ]
         if not full:
+            errors = sorted(
+                {t.user_attrs[ERROR_ATTR] for t in study.trials if ERROR_ATTR in t.user_attrs}
+            )
             raise RuntimeError(
                 f"No trial of study {study.study_name!r} was evaluated on all validation tasks "
                 "(every trial failed or was pruned). Check error messages above, or loosen "
-                "the pruner."
+                "the pruner." + (f" The trials' errors: {'; '.join(errors[:3])}." if errors else "")
             )
         best = max(full, key=lambda t: t.value)
         self.best_trial_ = best
@@ -538,14 +554,23 @@ class _Objective:
         except optuna.TrialPruned:
             raise
         except Exception as exc:
-            if self.catch:
-                warnings.warn(
-                    f"Trial {trial.number} failed and is marked FAIL ({type(exc).__name__}: "
-                    f"{exc}); the search goes on (error_score={self.search.error_score!r}).",
-                    UserWarning,
-                    stacklevel=2,
-                )
-            raise
+            if not self.catch:
+                raise
+            error = f"{type(exc).__name__}: {exc}"
+            score = float(self.search.error_score)
+            warnings.warn(
+                f"Trial {trial.number} failed ({error}); it scores error_score={score!r} "
+                "and the search goes on.",
+                UserWarning,
+                stacklevel=2,
+            )
+            # As scikit-learn's searches score a failed fit: the trial counts towards
+            # n_trials with error_score as its value (the sampler learns from it), and is
+            # never the best. (A NaN error_score makes it a FAIL trial, marked the same.)
+            trial.set_user_attr(ERROR_ATTR, error)
+            if math.isnan(score):
+                raise
+            return score
 
     def meta_fit_kwargs(self) -> dict[str, Any]:
         """With pruning across iterations, meta-training keeps its best prior on the first
@@ -650,8 +675,10 @@ def _cv_results(trials: list[FrozenTrial], names: list[str]) -> dict[str, Any]:
     results["ci95_test_score"] = np.array([t.user_attrs.get("skmeta:ci95", np.nan) for t in trials])
     results["n_test_tasks"] = np.array([t.user_attrs.get("skmeta:n_tasks", 0) for t in trials])
     results["pruned"] = pruned
+    results["error"] = [t.user_attrs.get(ERROR_ATTR) for t in trials]
     # Ranks: fully evaluated trials first by score; pruned ones after them.
-    key = np.where(pruned | np.isnan(means), -np.inf, means)
+    failed = np.array([ERROR_ATTR in t.user_attrs for t in trials], dtype=bool)
+    key = np.where(pruned | failed | np.isnan(means), -np.inf, means)
     order = np.argsort(-key, kind="stable")
     rank = np.empty(n, dtype=np.int32)
     rank[order] = np.arange(1, n + 1)

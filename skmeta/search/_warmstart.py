@@ -17,6 +17,8 @@ from ._space import encode, restrict
 #: Study user attributes written by `MetaSearch` and read back by `WarmStart`.
 META_FEATURES_ATTR = "skmeta:meta_features"
 PRUNED_ATTR = "skmeta:pruned"
+#: Set on a trial that raised; under a numeric ``error_score`` its value is that score.
+ERROR_ATTR = "skmeta:error"
 
 
 def task_meta_features(
@@ -123,7 +125,9 @@ def _scored_trials(study: optuna.Study) -> list[FrozenTrial]:
     trials = [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not t.user_attrs.get(PRUNED_ATTR, False) and t.value is not None
+        if not t.user_attrs.get(PRUNED_ATTR, False)
+        and ERROR_ATTR not in t.user_attrs
+        and t.value is not None
     ]
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
     return sorted(trials, key=lambda t: sign * t.value)
