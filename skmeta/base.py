@@ -453,8 +453,7 @@ class MetaEstimatorMixin:
         # A meta_fit that fails (bad tasks or arguments, an exception in a callback) or
         # is interrupted leaves the estimator as it was: its earlier prior and adaptation
         # are not thrown away. (A checkpoint keeps the progress of an interrupted run.)
-        previous = dict(self.__dict__)
-        try:
+        with _unchanged_on_error(self):
             data = self._meta_data(tasks, y, groups, stream_seed)
             for name in ("network_", "net_input_shape_", "meta_params_", "meta_history_"):
                 self.__dict__.pop(name, None)
@@ -489,10 +488,6 @@ class MetaEstimatorMixin:
                 self._finish_meta_training(loop, params, validation is not None)
             finally:
                 self._end_meta_training()
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(previous)
-            raise
         return self
 
     def fit(self, X: Any, y: Any, groups: Any = None) -> MetaEstimatorMixin:
@@ -521,14 +516,15 @@ class MetaEstimatorMixin:
         if groups is not None:
             return self.meta_fit(X, y, groups)
         self._validate_params()
-        X, y = self._validate_support(X, y)
-        device = resolve_device(self.device)
-        params = self._prior_params(X.shape[1:], device)
-        X_t = self._to_tensor(X, device)
-        y_t = torch.as_tensor(y, device=device)
-        with torch.no_grad():
-            self.adaptation_ = self._adapt(params, X_t, y_t, self._n_outputs())
-        self.device_ = device
+        with _unchanged_on_error(self):  # a rejected support set keeps the last adaptation
+            X, y = self._validate_support(X, y)
+            device = resolve_device(self.device)
+            params = self._prior_params(X.shape[1:], device)
+            X_t = self._to_tensor(X, device)
+            y_t = torch.as_tensor(y, device=device)
+            with torch.no_grad():
+                self.adaptation_ = self._adapt(params, X_t, y_t, self._n_outputs())
+            self.device_ = device
         return self
 
     def export_prior(self, path: str | os.PathLike | None = None) -> Prior:
@@ -689,7 +685,9 @@ class MetaEstimatorMixin:
         if self.prior is None:
             return fresh
         prior = self.prior if isinstance(self.prior, Prior) else Prior.load(self.prior)
-        _check_prior(prior, fresh, net_shape, input_shape, type(self).__name__)
+        _check_prior(
+            prior, fresh, net_shape, input_shape, type(self).__name__, self._architecture_config()
+        )
         return {
             k: prior.params[k].to(device=device, dtype=v.dtype).clone() for k, v in fresh.items()
         }
@@ -1000,6 +998,20 @@ def _not_adapted_message(est: Any) -> str:
     )
 
 
+@contextmanager
+def _unchanged_on_error(est: Any) -> Iterator[None]:
+    """Restore the estimator's state (its fitted attributes) if the block raises: a
+    `meta_fit` or `fit` that fails on bad input, in a callback or on Ctrl-C leaves the
+    estimator as it was."""
+    previous = dict(est.__dict__)
+    try:
+        yield
+    except BaseException:
+        est.__dict__.clear()
+        est.__dict__.update(previous)
+        raise
+
+
 def _ndim(X: Any) -> int:
     """Dimensions of an input, lists of images included (2 when numpy cannot tell, e.g.
     ragged rows: sklearn's validation then reports the problem)."""
@@ -1026,6 +1038,7 @@ def _check_prior(
     net_shape: tuple[int, ...],
     input_shape: tuple[int, ...],
     estimator: str,
+    config: dict[str, Any],
 ) -> None:
     if tuple(prior.input_shape) != tuple(net_shape):
         raise ValueError(
@@ -1041,10 +1054,22 @@ def _check_prior(
             f"a {estimator}'s. Pass it to a {prior.estimator}, or meta-train a {estimator}."
         )
     if want != have:
-        diff = sorted(set(want.items()) ^ set(have.items()))[:4]
+        differ = [
+            f"{k}={v!r} (this estimator: {config[k]!r})"
+            for k, v in (prior.config or {}).items()
+            if k in config and v != config[k]
+        ]
+        if differ:
+            raise ValueError(
+                f"The prior does not fit this {estimator}'s network: it was meta-trained with "
+                f"{', '.join(differ)}. Build the estimator with the prior's values."
+            )
+        only_prior = sorted(set(have.items()) - set(want.items()))[:3]
+        only_here = sorted(set(want.items()) - set(have.items()))[:3]
+        diff = f"the prior has {only_prior}, this network {only_here}"
         raise ValueError(
             f"The prior (from {prior.estimator} with {prior.config}) does not fit this "
-            f"{estimator}'s network; mismatched parameters include {diff}. Build the "
+            f"{estimator}'s network; mismatched parameters: {diff}. Build the "
             "estimator with the same architecture parameters as the prior's."
         )
 

@@ -344,3 +344,41 @@ def test_arrays_passed_as_one_tuple_get_a_hint():
         ProtoNetClassifier().meta_fit((X, y))
     with pytest.raises(ValueError, match=r"reshape it: X\.reshape\(-1, 1\)\.$"):
         ProtoNetClassifier().meta_fit([(np.zeros(4), [0, 1, 0, 1])])
+
+
+@pytest.mark.parametrize("name", ["MAMLClassifier", "ReptileClassifier", "FineTuneClassifier"])
+def test_a_rejected_support_set_keeps_the_last_adaptation(name):
+    import skmeta
+
+    X, y = make_pool(n_classes=10, n_noise=4)
+    est = getattr(skmeta, name)(n_meta_iterations=2, random_state=0)
+    if name != "FineTuneClassifier":
+        est.set_params(n_way=3, n_query=2)
+    est.meta_fit(X, y)
+    support = np.concatenate([np.flatnonzero(y == k)[:2] for k in range(3)])
+    expected = est.fit(X[support], y[support]).predict_proba(X[:5])
+    bad = X[support].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad, y[support])
+    np.testing.assert_array_equal(est.predict_proba(X[:5]), expected)
+
+
+def test_meta_sgd_step_sizes_are_part_of_the_architecture():
+    from skmeta import MAMLRegressor
+
+    rng = np.random.default_rng(0)
+    X, g = rng.normal(size=(40, 3)), np.repeat(np.arange(8), 5)
+    kw = dict(hidden_layer_sizes=(8,), n_meta_iterations=2, meta_batch_size=2, random_state=0)
+    sgd = MAMLRegressor(learn_inner_lr=True, **kw).meta_fit(X, X[:, 0], g)
+    with pytest.raises(ValueError, match="meta-trained with learn_inner_lr=True, but"):
+        sgd.set_params(learn_inner_lr=False).fit(X[:5], X[:5, 0])
+    sgd.set_params(learn_inner_lr=True)
+    with pytest.raises(ValueError, match="meta-trained with adapt='all', but adapt is now"):
+        sgd.set_params(adapt="head").fit(X[:5], X[:5, 0])
+    prior = sgd.set_params(adapt="all").export_prior()
+    with pytest.raises(ValueError, match=r"learn_inner_lr=True \(this estimator: False\)"):
+        MAMLRegressor(hidden_layer_sizes=(8,), prior=prior).fit(X[:5], X[:5, 0])
+    # A plain MAML prior adapts only the head as well (ANIL at test time).
+    plain = MAMLRegressor(**kw).meta_fit(X, X[:, 0], g)
+    assert plain.set_params(adapt="head").fit(X[:5], X[:5, 0]).predict(X[:2]).shape == (2,)

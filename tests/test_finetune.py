@@ -151,3 +151,10 @@ def test_resume_with_batch_sizes_equals_an_uninterrupted_run(pool, tmp_path, sou
             FineTuneClassifier(n_meta_iterations=9, **{**kw, name: 5}).meta_fit(
                 *data, checkpoint=path
             )
+
+
+def test_freeze_true_is_refused_as_ambiguous():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((12, 4)).astype(np.float32), np.repeat([0, 1, 2], 4)
+    with pytest.raises(ValueError, match="freeze=True is ambiguous"):
+        FineTuneClassifier(freeze=True, n_finetune_steps=1).fit(X, y)

@@ -321,8 +321,14 @@ def test_bad_input_gets_clear_errors(offsets):
     X_nan[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         est.fit(X_nan, y, task_ids=g)
-    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+    with pytest.raises(ValueError, match="task_ids has 239 entries, but X has 240 rows"):
         est.fit(X, y, task_ids=g[:-1])
+    with pytest.raises(ValueError, match="task_ids mixes types \\(int, str\\)"):
+        est.fit(X, y, task_ids=np.array([0, "a"] * (len(g) // 2), dtype=object))
+    ragged = {t: [1.0] * (1 + t % 2) for t in np.unique(g).tolist()}
+    with pytest.raises(ValueError, match="one common length; got lengths \\[1, 2\\]"):
+        est.set_params(descriptor=ragged, conditioning="concat").fit(X, y, task_ids=g)
+    est.set_params(descriptor="onehot", conditioning="additive")
     with pytest.raises(ValueError, match="task_ids contains NaN"):
         est.fit(X, y, task_ids=np.where(g == 0, np.nan, g))
     with pytest.raises(ValueError, match="conditioning_layers must list layer indices in 0..1"):
@@ -362,3 +368,69 @@ def test_transfer_report_flags_negative_transfer_on_unrelated_tasks():
     matplotlib.use("Agg")
     ax = plot_transfer_report(report)
     assert ax.get_xlabel().startswith("independent")
+
+
+def test_transfer_report_with_the_groups_ids():
+    rng = np.random.default_rng(0)
+    X, g = rng.normal(size=(240, 2)), np.repeat([10, 20, 30], 80)
+    y = X[:, 0] + g / 10
+    tasks = tasks_from_groups(X, y, g, n_support=0.75, random_state=0)
+    est = MultiTaskRegressor(
+        descriptor={10: [1.0], 20: [2.0], 30: [3.0]},
+        conditioning="concat",
+        task_weights={10: 1.0, 20: 2.0, 30: 1.0},
+        max_epochs=5,
+        random_state=0,
+    )
+    with pytest.raises(ValueError, match=r"descriptor names tasks by id \(\[10, 20, 30\]\)"):
+        transfer_report(est, tasks)
+    report = transfer_report(est, tasks, task_ids=np.unique(g))
+    assert report.index.tolist() == [10, 20, 30]
+    plain = transfer_report(est.set_params(descriptor="onehot", task_weights="equal"), tasks)
+    renamed = transfer_report(est, tasks, task_ids=np.unique(g))
+    np.testing.assert_array_equal(plain["model"].to_numpy(), renamed["model"].to_numpy())
+    with pytest.raises(ValueError, match="name each of the 3 tasks once"):
+        transfer_report(est, tasks, task_ids=[10, 10, 30])
+
+
+def test_a_fit_that_raises_leaves_the_estimator_as_it_was():
+    rng = np.random.default_rng(0)
+    X, t = rng.normal(size=(120, 3)), np.repeat([0, 1, 2], 40)
+    labels = np.where(X[:, 0] > 0, "pos", "neg")
+    clf = MultiTaskClassifier(max_epochs=5, random_state=0).fit(X, labels, task_ids=t)
+    expected = clf.predict_proba(X[:6], task_ids=t[:6])
+    with pytest.raises(ValueError, match="conditioning_layers"):
+        clf.set_params(conditioning_layers=[9]).fit(X, np.arange(120) % 3, task_ids=t)
+    clf.set_params(conditioning_layers=None)
+
+    from skorch.callbacks import Callback
+
+    class Fail(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            raise RuntimeError("a callback failed")
+
+    with pytest.raises(RuntimeError, match="a callback failed"):
+        clf.set_params(callbacks=[("fail", Fail())]).fit(X[:, :2], labels, task_ids=t)
+    clf.set_params(callbacks=None)
+    assert clf.classes_.tolist() == ["neg", "pos"] and clf.n_features_in_ == 3
+    np.testing.assert_array_equal(clf.predict_proba(X[:6], task_ids=t[:6]), expected)
+    # Adapted to a new task; a failed adaptation keeps that adaptation too.
+    new = clf.fit(X[:10], labels[:10]).predict_proba(X[10:14])
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(np.full((4, 3), np.nan), labels[:4])
+    np.testing.assert_array_equal(clf.predict_proba(X[10:14]), new)
+
+
+@pytest.mark.parametrize("change", [{"hidden_layer_sizes": (32,)}, {"conditioning": "multihead"}])
+def test_adapting_after_an_architecture_change_is_refused(change):
+    rng = np.random.default_rng(0)
+    X, t = rng.normal(size=(90, 3)), np.repeat([0, 1, 2], 30)
+    est = MultiTaskRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0)
+    est.fit(X, X[:, 0], task_ids=t)
+    name = next(iter(change))
+    old = est.get_params()[name]
+    est.set_params(**change)
+    with pytest.raises(ValueError, match=f"trained jointly with {name}="):
+        est.fit(X[:10], X[:10, 0])
+    est.set_params(**{name: old}).fit(X[:10], X[:10, 0])  # set back: adapts
+    assert est.predict(X[:3]).shape == (3,)

@@ -522,6 +522,15 @@ def test_warm_start_input_errors(tmp_path):
         search.fit(train, validation_tasks=val)
     with pytest.raises(ValueError, match="strategy"):
         WarmStart([optuna.create_study()], strategy="best").configurations({})
+    # A file path, as MetaSearch takes it; an unknown name lists the storage's studies.
+    path = tmp_path / "earlier.db"
+    optuna.create_study(study_name="known", storage=open_storage(path))
+    assert WarmStart(["known"], storage=str(path)).load()[0].study_name == "known"
+    with pytest.raises(
+        ValueError,
+        match=r"No study named 'nope' in the storage '.*earlier\.db'; it holds \['known'\]",
+    ):
+        WarmStart(["nope"], storage=path).load()
 
 
 def test_every_meta_trained_learner_reports_progress_to_callbacks():

@@ -24,12 +24,12 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from ..base import _regression_targets, _seeded, _to_cpu, resolve_device
+from ..base import _regression_targets, _seeded, _to_cpu, _unchanged_on_error, resolve_device
 from ..nn import layer_sizes
 from ..nn._functional import functional_call
 from ..tasks import Task
@@ -142,7 +142,8 @@ class _BaseMultiTask(BaseEstimator):
             return self.fit(tasks, y, task_ids=groups)
         X, y, task_ids, descriptors = _stack_tasks(tasks)
         self._validate_params()
-        return self._fit_joint(X, y, task_ids, task_descriptors=descriptors)
+        with _unchanged_on_error(self):
+            return self._fit_joint(X, y, task_ids, task_descriptors=descriptors)
 
     def fit(self, X: Any, y: Any, task_ids: Any = None) -> _BaseMultiTask:
         """Train jointly on the tasks named by ``task_ids``, or adapt to a new task.
@@ -164,19 +165,21 @@ class _BaseMultiTask(BaseEstimator):
         self : object
         """
         self._validate_params()
-        if task_ids is None and getattr(self, "task_ids_", None) is not None:
-            return self._adapt(X, y)
-        X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=not self._classifier)
-        if task_ids is None:
-            task_ids = np.zeros(X.shape[0], dtype=np.int64)
-            single = True
-        else:
-            task_ids = _check_task_ids(task_ids, X.shape[0])
-            single = False
-        self._fit_joint(X, y, task_ids, validated=True, single=single)
-        if single:
-            self.task_ids_ = None
-        return self
+        # A fit that raises (bad input, a callback) leaves the estimator as it was.
+        with _unchanged_on_error(self):
+            if task_ids is None and getattr(self, "task_ids_", None) is not None:
+                return self._adapt(X, y)
+            X, y = validate_data(self, X, y, dtype=np.float32, y_numeric=not self._classifier)
+            if task_ids is None:
+                task_ids = np.zeros(X.shape[0], dtype=np.int64)
+                single = True
+            else:
+                task_ids = _check_task_ids(task_ids, X.shape[0])
+                single = False
+            self._fit_joint(X, y, task_ids, validated=True, single=single)
+            if single:
+                self.task_ids_ = None
+            return self
 
     def predict(self, X: Any, task_ids: Any = None) -> np.ndarray:
         """Predict for rows of known tasks, or for the adapted new task.
@@ -270,10 +273,32 @@ class _BaseMultiTask(BaseEstimator):
             k: v.detach().cpu().numpy() for k, v in net.criterion_.state().items()
         }
         self.device_ = device
+        self._trained_architecture = self._architecture()
         return self
+
+    def _architecture(self) -> dict[str, Any]:
+        """The parameters that fix the jointly trained network (descriptors by kind)."""
+        out = {}
+        for name in ("conditioning", "conditioning_layers", "hidden_layer_sizes", "descriptor"):
+            value = getattr(self, name)
+            if name == "descriptor" and not isinstance(value, str):
+                value = "a table of descriptors"
+            elif isinstance(value, (list, np.ndarray)):
+                value = tuple(np.asarray(value).tolist())
+            out[name] = value
+        return out
 
     def _adapt(self, X: Any, y: Any) -> _BaseMultiTask:
         """Learn a new task's descriptor or head; the jointly trained network stays frozen."""
+        trained = getattr(self, "_trained_architecture", None)  # None: pickled before it
+        for name, value in (self._architecture() if trained else {}).items():
+            if trained[name] != value:
+                raise ValueError(
+                    f"This {type(self).__name__} was trained jointly with {name}="
+                    f"{trained[name]!r}, but {name} is now {value!r}; a new task adapts the "
+                    f"trained network. Set {name}={trained[name]!r} again to adapt, or train "
+                    f"jointly again (fit with task_ids) with {name}={value!r}."
+                )
         X, y = validate_data(
             self, X, y, reset=False, dtype=np.float32, y_numeric=not self._classifier
         )
@@ -432,7 +457,7 @@ class _BaseMultiTask(BaseEstimator):
                     "passed to meta_fit, and every task needs one. With arrays, pass the "
                     "descriptors as a matrix (one row per sorted task id) or a dict."
                 )
-            table = np.vstack([np.asarray(d, dtype=np.float64) for d in task_descriptors])
+            table = _stack_descriptors(task_descriptors)
         elif isinstance(descriptor, dict):
             missing = [t for t in known.tolist() if t not in descriptor]
             if missing:
@@ -440,7 +465,7 @@ class _BaseMultiTask(BaseEstimator):
                     f"descriptor has no entry for the tasks {missing[:5]}; give a vector for "
                     "every task id passed to fit."
                 )
-            table = np.vstack([np.asarray(descriptor[t], dtype=np.float64) for t in known.tolist()])
+            table = _stack_descriptors([descriptor[t] for t in known.tolist()])
         else:
             table = np.asarray(descriptor, dtype=np.float64)
             if table.ndim != 2 or table.shape[0] != known.shape[0]:
@@ -745,9 +770,32 @@ def _tensor(X: np.ndarray, device) -> torch.Tensor:
     return torch.tensor(np.asarray(X, dtype=np.float32), device=device)
 
 
+def _stack_descriptors(vectors: list) -> np.ndarray:
+    rows = [np.asarray(v, dtype=np.float64).ravel() for v in vectors]
+    if len({r.shape[0] for r in rows}) > 1:
+        raise ValueError(
+            "Task descriptors must be finite vectors of one common length; got lengths "
+            f"{sorted({r.shape[0] for r in rows})}."
+        )
+    return np.vstack(rows)
+
+
 def _check_task_ids(task_ids: Any, n_rows: int) -> np.ndarray:
     task_ids = column_or_1d(task_ids, warn=True)
-    check_consistent_length(np.empty((n_rows, 0)), task_ids)
+    if task_ids.shape[0] != n_rows:
+        raise ValueError(
+            f"task_ids has {task_ids.shape[0]} entries, but X has {n_rows} rows; give the "
+            "task of every row."
+        )
+    if task_ids.dtype.kind == "O":
+        try:
+            np.unique(task_ids)
+        except TypeError:
+            kinds = sorted({type(t).__name__ for t in task_ids.tolist()})
+            raise ValueError(
+                f"task_ids mixes types ({', '.join(kinds)}), which cannot be sorted; use "
+                "one type for every id (e.g. all strings)."
+            ) from None
     if task_ids.dtype.kind == "f" and not np.all(np.isfinite(task_ids)):
         raise ValueError("task_ids contains NaN or infinity; give every row a task id.")
     if task_ids.dtype.kind == "O" and any(t is None for t in task_ids.tolist()):
@@ -777,8 +825,9 @@ def _stack_tasks(tasks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list |
     if isinstance(tasks, Task) or isinstance(tasks, np.ndarray) or not hasattr(tasks, "__len__"):
         raise TypeError(
             "meta_fit takes a list of tasks (Task objects or (X, y) pairs), or arrays "
-            "meta_fit(X, y, groups); multi-task learning trains on a finite set of tasks, so "
-            f"an endless sampler does not fit. Got {type(tasks).__name__}."
+            "meta_fit(X, y, groups); multi-task learning trains on a finite set of tasks that "
+            f"it reads as a whole. Got {type(tasks).__name__}; for an iterator or a sampler "
+            "of tasks, pass list(...) of the tasks to train on."
         )
     Xs, ys, ids, descriptors = [], [], [], []
     for i, item in enumerate(tasks):

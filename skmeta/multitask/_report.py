@@ -20,6 +20,7 @@ def transfer_report(
     *,
     metric: Callable[[np.ndarray, np.ndarray], float] | None = None,
     tolerance: float = 0.0,
+    task_ids: Any = None,
 ):
     """Per-task scores of a multi-task model against the independent and shared baselines.
 
@@ -43,11 +44,16 @@ def transfer_report(
         accuracy for classifiers.
     tolerance : float, default=0.0
         How much worse than the independent baseline counts as negative transfer.
+    task_ids : array-like of shape (n_tasks,), default=None
+        The id of each task, as the estimator's ``task_weights`` or ``descriptor`` dicts
+        name them (for `skmeta.tasks.tasks_from_groups`, ``np.unique(groups)``); they
+        train the models and index the report. Default: 0, 1, ... in the order of
+        ``tasks``.
 
     Returns
     -------
     report : pandas.DataFrame
-        One row per task (index: task number) with ``n_train``, ``n_test``, the scores
+        One row per task (index: ``task_ids``) with ``n_train``, ``n_test``, the scores
         ``model``, ``independent`` and ``shared``, ``gain`` (model − independent) and
         ``negative_transfer`` (bool). ``report.attrs`` holds the conditioning and the
         mean scores.
@@ -81,14 +87,41 @@ def transfer_report(
         raise ValueError("Every task needs a labelled query set, on which it is scored.")
     if metric is None:
         metric = accuracy_score if is_classifier(estimator) else r2_score
-    train = [Task(t.X_support, t.y_support, descriptor=t.descriptor) for t in tasks]
-    ids = np.arange(len(tasks))
-    models = {"model": clone(estimator).meta_fit(train)}
+    if task_ids is None:
+        ids = np.arange(len(tasks))
+        params = estimator.get_params()
+        for name in ("descriptor", "task_weights"):
+            keyed = params.get(name)
+            if isinstance(keyed, dict) and set(keyed) != set(ids.tolist()):
+                raise ValueError(
+                    f"The estimator's {name} names tasks by id ({sorted(keyed)[:5]}), but "
+                    f"the tasks are numbered 0 to {len(tasks) - 1} without task_ids: pass "
+                    "transfer_report(..., task_ids=...) with each task's id (for "
+                    "tasks_from_groups, np.unique(groups))."
+                )
+    else:
+        ids = np.asarray(task_ids)
+        if ids.ndim != 1 or ids.shape[0] != len(tasks) or np.unique(ids).shape[0] != len(ids):
+            raise ValueError(
+                f"task_ids must name each of the {len(tasks)} tasks once, in their order; "
+                f"got {ids.tolist()[:10]}."
+            )
+    # The support sets, each row with its task's id; descriptors in sorted-id order.
+    X = np.concatenate([t.X_support for t in tasks])
+    y = np.concatenate([t.y_support for t in tasks])
+    rows = np.concatenate([np.full(t.n_support, i) for i, t in zip(ids, tasks)])
+    descriptors = [tasks[k].descriptor for k in np.argsort(ids, kind="stable")]
+
+    def train(model):
+        model._validate_params()
+        return model._fit_joint(X, y, rows, task_descriptors=descriptors)
+
+    models = {"model": train(clone(estimator))}
     for name in BASELINES:
         models[name] = (
             models["model"]
             if estimator.get_params()["conditioning"] == name
-            else clone(estimator).set_params(conditioning=name).meta_fit(train)
+            else train(clone(estimator).set_params(conditioning=name))
         )
     scores = {
         name: [

@@ -536,6 +536,11 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def _frozen_names(self, network: nn.Module) -> set[str]:
         layers = _body_layers(network.body)
+        if isinstance(self.freeze, bool):
+            raise ValueError(
+                f"freeze={self.freeze} is ambiguous: give 'body' (all the body's layers), a "
+                "number of the body's first layers to freeze, or 0 to fine-tune them all."
+            )
         if self.freeze == "body":
             return {name for layer in layers for name in layer}
         if self.freeze > len(layers):

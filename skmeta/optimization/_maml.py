@@ -172,6 +172,15 @@ class _GradientBasedLearner(MetaEstimatorMixin):
 class _MAMLLearner(_GradientBasedLearner):
     """The MAML outer loop: back-propagate the query loss through the inner loop."""
 
+    def _architecture_config(self) -> dict[str, Any]:
+        # Meta-SGD's learned step sizes are parameters of the prior, one per adapted
+        # parameter: learn_inner_lr, and with it the adapted set (adapt), fix them. (A
+        # plain MAML prior adapts with adapt="head" as well as "all".)
+        config = {**super()._architecture_config(), "learn_inner_lr": self.learn_inner_lr}
+        if self.learn_inner_lr:
+            config["adapt"] = self.adapt
+        return config
+
     _parameter_constraints: dict = {
         **_GradientBasedLearner._parameter_constraints,
         "first_order": ["boolean"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence, Sized
 from itertools import islice
 from typing import Any
@@ -133,6 +134,15 @@ def _scored_trials(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(trials, key=lambda t: sign * t.value)
 
 
+def _summaries(storage: Any) -> list:
+    from ._search import open_storage
+
+    try:
+        return optuna.get_all_study_summaries(open_storage(storage, None))
+    except Exception:  # the names are a courtesy of the error message
+        return []
+
+
 class WarmStart:
     """Seed a new search with configurations that did well on earlier tasks.
 
@@ -160,8 +170,9 @@ class WarmStart:
         Earlier searches drawn from with ``strategy="similar"``.
     n_candidates : int, default=10
         Best configurations of each earlier search that the portfolio chooses from.
-    storage : str or optuna storage, default=None
-        Where study names are looked up; None uses the storage of the `MetaSearch`.
+    storage : str, path-like or optuna storage, default=None
+        Where study names are looked up, in any form `MetaSearch` takes (a URL, a file
+        path, a storage object); None uses the storage of the `MetaSearch`.
 
     Attributes
     ----------
@@ -208,10 +219,19 @@ class WarmStart:
                         f"Earlier study {s!r} is given by name, but there is no storage to "
                         "load it from: pass WarmStart(storage=...) or a MetaSearch storage."
                     )
+                from ._search import open_storage  # (it imports this module)
+
+                plain = isinstance(where, (str, os.PathLike))
+                shown = repr(os.fspath(where)) if plain else type(where).__name__
                 try:
-                    studies.append(optuna.load_study(study_name=s, storage=where))
+                    studies.append(
+                        optuna.load_study(study_name=s, storage=open_storage(where, None))
+                    )
                 except KeyError as exc:
-                    raise ValueError(f"No study named {s!r} in {where!r}.") from exc
+                    names = [summary.study_name for summary in _summaries(where)]
+                    raise ValueError(
+                        f"No study named {s!r} in the storage {shown}; it holds {names[:10]}."
+                    ) from exc
             else:
                 raise TypeError(
                     f"WarmStart studies are optuna.Study objects or study names; got {s!r}."

@@ -36,9 +36,10 @@ def _as_targets(y: Any, n_rows: int, name: str) -> np.ndarray:
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D (one target per example); got shape {y.shape}.")
     if y.shape[0] != n_rows:
+        what = "task id" if name == "groups" else "target"
         raise ValueError(
             f"{name} has {y.shape[0]} entries but the matching X has {n_rows} rows; "
-            "every example needs exactly one target."
+            f"every example needs exactly one {what}."
         )
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"{name} contains NaN or infinity.")
