@@ -96,6 +96,10 @@ def test_snippet_from_the_issue_runs_with_a_sqlite_storage(tmp_path):
     )
     assert len(again.trials) == 4
     assert "skmeta:meta_features" in again.user_attrs
+    # Resuming that study with another space: warned (the best may be an old trial).
+    other = clone(search).set_params(param_distributions={"meta_lr": (1e-4, 1e-2)}, refit=False)
+    with pytest.warns(UserWarning, match="holds trials over the parameters"):
+        other.fit(train, validation_tasks=val)
 
 
 def test_plain_dict_shorthand_and_clone():
@@ -201,6 +205,10 @@ def test_iteration_pruning_with_median_pruner():
         ({"meta_lr": (-1.0, 1.0)}, "does not fit the parameter"),
         ({"distance": ["euclidean", "manhattan"]}, "does not fit the parameter"),
         ({"meta_lr": (1e-2, 1e-4)}, "low < high"),
+        (
+            {"meta_lr": (0, 0.1, "log")},
+            r"param_distributions\['meta_lr'\].*log range needs low > 0",
+        ),
         ({"meta_lr": "1e-3"}, "is not a distribution"),
         ({}, "non-empty dict"),
     ],

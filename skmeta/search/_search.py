@@ -298,6 +298,16 @@ class MetaSearch(BaseEstimator):
         storage = open_storage(self.storage, self.heartbeat_interval)
         seed = _int_seed(self.random_state)
         study = self._study(storage, pruner, seed)
+        earlier = {name for t in study.get_trials(deepcopy=False) for name in t.params}
+        if earlier and earlier != set(space):
+            warnings.warn(
+                f"Study {study.study_name!r} holds trials over the parameters "
+                f"{sorted(earlier)}, this search's space is {sorted(space)}: the best trial "
+                "(best_params_, the refit) may come from the other space. Use another "
+                "study_name for another space.",
+                UserWarning,
+                stacklevel=2,
+            )
         fingerprint = _fingerprint(validation)
         known = study.user_attrs.get(_VALIDATION_ATTR)
         if known is not None and known != fingerprint:
@@ -443,7 +453,7 @@ class MetaSearch(BaseEstimator):
         if not tasks:
             raise ValueError("validation_tasks yielded no task.")
         for i, task in enumerate(tasks):
-            if task.X_query is None or task.y_query is None:
+            if task.X_query is None or task.y_query is None or len(task.y_query) == 0:
                 raise ValueError(
                     f"Validation task {i} has no labelled query set; MetaSearch scores "
                     "configurations on query sets."

@@ -46,6 +46,11 @@ def as_distribution(name: str, spec: Any) -> BaseDistribution:
                 f"param_distributions[{name!r}] = {spec!r}: a range is (low, high) or "
                 "(low, high, 'log') with numbers low < high."
             )
+        if log and low <= 0:
+            raise ValueError(
+                f"param_distributions[{name!r}] = {spec!r}: a log range needs low > 0; use "
+                "(low, high) for a range that includes 0."
+            )
         if isinstance(low, Integral) and isinstance(high, Integral):
             return IntDistribution(int(low), int(high), log=log)
         return FloatDistribution(float(low), float(high), log=log)
