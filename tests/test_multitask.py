@@ -344,6 +344,9 @@ def test_bad_input_gets_clear_errors(offsets):
         fitted.fit(X[:10, :3], y[:10])
     with pytest.raises(ValueError, match="task_weights names tasks \\[42\\]"):
         MultiTaskRegressor(task_weights={42: 1.0}, **FAST).fit(X, y, task_ids=g)
+    zeros = {t: 0.0 for t in np.unique(g).tolist()}
+    with pytest.raises(ValueError, match="every training task weight 0"):
+        MultiTaskRegressor(task_weights=zeros, **FAST).fit(X, y, task_ids=g)
     clf = MultiTaskClassifier(**FAST, random_state=0).fit(X, y > 0, task_ids=g)
     with pytest.raises(ValueError, match="does not predict"):
         clf.fit(X[:4], ["cat", "dog", "cat", "dog"])

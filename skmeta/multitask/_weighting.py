@@ -103,6 +103,11 @@ class FixedWeights(TaskWeighting):
         w = [float(self.weights.get(t, self.default)) for t in np.asarray(task_ids).tolist()]
         if any(not np.isfinite(v) or v < 0 for v in w):
             raise ValueError(f"task_weights must be finite and >= 0; got {self.weights}.")
+        if not any(w):
+            raise ValueError(
+                f"task_weights gives every training task weight 0 ({self.weights}): the loss "
+                "would be 0 and nothing would be learned. Give some task a positive weight."
+            )
         return {"weights": torch.tensor(w, dtype=torch.float32)}
 
     def loss(self, row_losses, tasks, state):
