@@ -179,6 +179,8 @@ class MetaSearch(BaseEstimator):
         scikit-learn's searches score a failed fit. The trial counts towards ``n_trials``,
         carries its error in the user attribute ``"skmeta:error"`` (and the ``error``
         column of ``cv_results_``) and is never the best; with NaN it is a FAIL trial.
+        Give a number below every real score (e.g. -1 for accuracy, a large negative one
+        for negative MSE): the sampler and the pruner read it as the trial's score.
     refit : bool, default=True
         Meta-train ``best_estimator_`` on the training tasks with the best parameters.
     random_state : int, RandomState instance or None, default=None
