@@ -685,6 +685,17 @@ class MetaEstimatorMixin:
         if self.prior is None:
             return fresh
         prior = self.prior if isinstance(self.prior, Prior) else Prior.load(self.prior)
+        return self._params_from_prior(prior, fresh, net_shape, input_shape, device)
+
+    def _params_from_prior(
+        self,
+        prior: Prior,
+        fresh: dict[str, torch.Tensor],
+        net_shape: tuple[int, ...],
+        input_shape: tuple[int, ...],
+        device: torch.device,
+    ) -> dict[str, torch.Tensor]:
+        """The prior's values of the fresh network's parameters, checked against it."""
         _check_prior(
             prior, fresh, net_shape, input_shape, type(self).__name__, self._architecture_config()
         )

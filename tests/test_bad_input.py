@@ -3,6 +3,7 @@
 import re
 
 import numpy as np
+import torch
 import pytest
 from conftest import make_pool
 from sklearn.exceptions import NotFittedError
@@ -382,3 +383,16 @@ def test_meta_sgd_step_sizes_are_part_of_the_architecture():
     # A plain MAML prior adapts only the head as well (ANIL at test time).
     plain = MAMLRegressor(**kw).meta_fit(X, X[:, 0], g)
     assert plain.set_params(adapt="head").fit(X[:5], X[:5, 0]).predict(X[:2]).shape == (2,)
+    # And it starts Meta-SGD: its weights, step sizes inner_lr to be meta-learned.
+    start = plain.export_prior()
+    sgd = MAMLRegressor(learn_inner_lr=True, inner_lr=0.05, prior=start, **kw)
+    sgd.set_params(n_meta_iterations=1).meta_fit(X, X[:, 0], g)
+    steps = {k: v for k, v in sgd.meta_params_.items() if k.startswith("inner_lr:")}
+    assert steps and len(steps) == len(start.params)
+    at_start = MAMLRegressor(learn_inner_lr=True, inner_lr=0.05, prior=start, **kw)
+    at_start.fit(X[:5], X[:5, 0])
+    theta = at_start._initial_params(at_start.network_, (3,), (3,), torch.device("cpu"))
+    assert theta.keys() == sgd.meta_params_.keys()
+    for k, v in theta.items():
+        expected = torch.full_like(v, 0.05) if k.startswith("inner_lr:") else start.params[k]
+        assert torch.equal(v, expected), k

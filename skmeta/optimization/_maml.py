@@ -27,6 +27,7 @@ from ..base import (
     MetaEstimatorMixin,
     MetaRegressorMixin,
     PreparedTask,
+    _check_prior,
 )
 from ..nn import BACKBONES, has_task_norm, make_predictor, reference_rows, vmap_safe
 
@@ -180,6 +181,21 @@ class _MAMLLearner(_GradientBasedLearner):
         if self.learn_inner_lr:
             config["adapt"] = self.adapt
         return config
+
+    def _params_from_prior(self, prior, fresh, net_shape, input_shape, device):
+        steps = {k: v for k, v in fresh.items() if k.startswith(LR_PREFIX)}
+        if not steps or any(k.startswith(LR_PREFIX) for k in prior.params):
+            return super()._params_from_prior(prior, fresh, net_shape, input_shape, device)
+        # Meta-SGD from a plain MAML prior: its weights, and the step sizes of a fresh
+        # Meta-SGD network (every one inner_lr), to be meta-learned from there.
+        weights = {k: v for k, v in fresh.items() if k not in steps}
+        plain = {**self._architecture_config(), "learn_inner_lr": False}
+        plain.pop("adapt")
+        _check_prior(prior, weights, net_shape, input_shape, type(self).__name__, plain)
+        loaded = {
+            k: prior.params[k].to(device=device, dtype=v.dtype).clone() for k, v in weights.items()
+        }
+        return {**loaded, **steps}
 
     _parameter_constraints: dict = {
         **_GradientBasedLearner._parameter_constraints,
