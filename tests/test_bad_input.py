@@ -3,8 +3,8 @@
 import re
 
 import numpy as np
-import torch
 import pytest
+import torch
 from conftest import make_pool
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError

@@ -271,6 +271,13 @@ def test_empty_or_missing_tasks():
         MetaSearch(clone, {"a": [1]}).fit(train, validation_tasks=val)
 
 
+def test_a_classification_scorer_for_a_regressor_fails_before_any_trial():
+    search = MetaSearch(maml_linear(), {"inner_lr": (0.01, 0.1)}, scoring="accuracy")
+    with pytest.raises(ValueError, match="scoring='accuracy' scores class predictions"):
+        search.fit(LinearTasks(random_state=0), validation_tasks=LinearTasks(random_state=1))
+    assert not hasattr(search, "study_")
+
+
 def test_wilcoxon_cannot_prune_on_iterations():
     train, val = blob_tasks(n_val=2)
     search = MetaSearch(protonet(), {"meta_lr": (1e-4, 1e-2)}, prune_on="iterations")

@@ -384,6 +384,7 @@ class MetaSearch(BaseEstimator):
                 "sklearn's GridSearchCV or optuna's OptunaSearchCV."
             )
         space = check_space(self.estimator, self.param_distributions)
+        _check_scoring_kind(self.estimator, self.scoring)
         if not _is_int(self.n_trials, 1):
             raise ValueError(f"n_trials must be an int >= 1; got {self.n_trials!r}.")
         if not _is_int(self.n_validation_tasks, 1):
@@ -702,6 +703,25 @@ def _cv_results(trials: list[FrozenTrial], names: list[str]) -> dict[str, Any]:
         [t.user_attrs.get("skmeta:score_time", np.nan) for t in trials]
     )
     return results
+
+
+_CLASSIFICATION_SCORERS = (
+    "accuracy", "balanced_accuracy", "top_k_accuracy", "average_precision", "neg_brier_score",
+    "f1", "precision", "recall", "jaccard", "roc_auc", "neg_log_loss", "matthews_corrcoef",
+    "d2_brier", "d2_log_loss", "positive_likelihood", "neg_negative_likelihood",
+)  # fmt: skip
+
+
+def _check_scoring_kind(estimator: Any, scoring: Any) -> None:
+    """A scorer name for classifiers on a regressor fails in every trial: say so now."""
+    if not isinstance(scoring, str) or is_classifier(estimator):
+        return
+    if scoring.startswith(_CLASSIFICATION_SCORERS):
+        raise ValueError(
+            f"scoring={scoring!r} scores class predictions, but {type(estimator).__name__} "
+            "is a regressor; use a regression scorer such as 'neg_mean_squared_error' or 'r2' "
+            "(or None: negative MSE)."
+        )
 
 
 def _array_args(y: Any, groups: Any) -> tuple:
