@@ -158,3 +158,10 @@ def test_freeze_true_is_refused_as_ambiguous():
     X, y = rng.random((12, 4)).astype(np.float32), np.repeat([0, 1, 2], 4)
     with pytest.raises(ValueError, match="freeze=True is ambiguous"):
         FineTuneClassifier(freeze=True, n_finetune_steps=1).fit(X, y)
+
+
+def test_pretraining_on_one_class_is_refused():
+    rng = np.random.default_rng(0)
+    X = rng.random((12, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="the pool has one class"):
+        FineTuneClassifier(n_meta_iterations=2).meta_fit(X, np.zeros(12, dtype=int))

@@ -83,6 +83,12 @@ class _Pool:
     def __init__(self, X: np.ndarray, codes: np.ndarray) -> None:
         self.X, self.codes = X, codes
         self.n_classes = int(codes.max()) + 1
+        if self.n_classes < 2:
+            raise ValueError(
+                "Pretraining classifies the pool's examples by class, but the pool has one "
+                "class: the loss would be 0 and the body would learn nothing. Give a pool "
+                "of several classes."
+            )
 
     def batch(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         return self.X[rows], self.codes[rows]
