@@ -33,6 +33,7 @@ It writes ``benchmarks/results/adaptation_speed.json``.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -116,8 +117,6 @@ def _sinusoid(args: argparse.Namespace) -> tuple[dict, dict[str, Callable[[], ob
 
 def _with_params(est, **params):
     """A copy of a meta-trained estimator with other adaptation parameters."""
-    import copy
-
     return copy.deepcopy(est).set_params(**params)
 
 

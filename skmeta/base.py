@@ -694,11 +694,13 @@ class MetaEstimatorMixin:
         net_shape: tuple[int, ...],
         input_shape: tuple[int, ...],
         device: torch.device,
+        config: dict[str, Any] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The prior's values of the fresh network's parameters, checked against it."""
-        _check_prior(
-            prior, fresh, net_shape, input_shape, type(self).__name__, self._architecture_config()
-        )
+        """The prior's values of the fresh network's parameters, checked against it (and
+        its architecture against ``config``, by default this estimator's)."""
+        if config is None:
+            config = self._architecture_config()
+        _check_prior(prior, fresh, net_shape, input_shape, type(self).__name__, config)
         return {
             k: prior.params[k].to(device=device, dtype=v.dtype).clone() for k, v in fresh.items()
         }

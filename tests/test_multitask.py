@@ -325,6 +325,8 @@ def test_bad_input_gets_clear_errors(offsets):
         est.fit(X, y, task_ids=g[:-1])
     with pytest.raises(ValueError, match="task_ids mixes types \\(int, str\\)"):
         est.fit(X, y, task_ids=np.array([0, "a"] * (len(g) // 2), dtype=object))
+    with pytest.raises(ValueError, match="task_ids contains None"):
+        est.fit(X, y, task_ids=np.array([0, None] * (len(g) // 2), dtype=object))
     ragged = {t: [1.0] * (1 + t % 2) for t in np.unique(g).tolist()}
     with pytest.raises(ValueError, match="one common length; got lengths \\[1, 2\\]"):
         est.set_params(descriptor=ragged, conditioning="concat").fit(X, y, task_ids=g)

@@ -787,7 +787,11 @@ def _check_task_ids(task_ids: Any, n_rows: int) -> np.ndarray:
             f"task_ids has {task_ids.shape[0]} entries, but X has {n_rows} rows; give the "
             "task of every row."
         )
+    if task_ids.dtype.kind == "f" and not np.all(np.isfinite(task_ids)):
+        raise ValueError("task_ids contains NaN or infinity; give every row a task id.")
     if task_ids.dtype.kind == "O":
+        if any(t is None for t in task_ids.tolist()):
+            raise ValueError("task_ids contains None; give every row a task id.")
         try:
             np.unique(task_ids)
         except TypeError:
@@ -796,10 +800,6 @@ def _check_task_ids(task_ids: Any, n_rows: int) -> np.ndarray:
                 f"task_ids mixes types ({', '.join(kinds)}), which cannot be sorted; use "
                 "one type for every id (e.g. all strings)."
             ) from None
-    if task_ids.dtype.kind == "f" and not np.all(np.isfinite(task_ids)):
-        raise ValueError("task_ids contains NaN or infinity; give every row a task id.")
-    if task_ids.dtype.kind == "O" and any(t is None for t in task_ids.tolist()):
-        raise ValueError("task_ids contains None; give every row a task id.")
     return task_ids
 
 

@@ -27,7 +27,6 @@ from ..base import (
     MetaEstimatorMixin,
     MetaRegressorMixin,
     PreparedTask,
-    _check_prior,
 )
 from ..nn import BACKBONES, has_task_norm, make_predictor, reference_rows, vmap_safe
 
@@ -191,10 +190,7 @@ class _MAMLLearner(_GradientBasedLearner):
         weights = {k: v for k, v in fresh.items() if k not in steps}
         plain = {**self._architecture_config(), "learn_inner_lr": False}
         plain.pop("adapt")
-        _check_prior(prior, weights, net_shape, input_shape, type(self).__name__, plain)
-        loaded = {
-            k: prior.params[k].to(device=device, dtype=v.dtype).clone() for k, v in weights.items()
-        }
+        loaded = super()._params_from_prior(prior, weights, net_shape, input_shape, device, plain)
         return {**loaded, **steps}
 
     _parameter_constraints: dict = {

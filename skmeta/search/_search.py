@@ -32,6 +32,7 @@ from ._warmstart import (
     META_FEATURES_ATTR,
     PRUNED_ATTR,
     WarmStart,
+    fully_evaluated,
     task_meta_features,
 )
 
@@ -520,13 +521,7 @@ class MetaSearch(BaseEstimator):
 
     def _collect(self, study: optuna.Study) -> None:
         finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-        full = [
-            t
-            for t in finished
-            if t.state == TrialState.COMPLETE
-            and not t.user_attrs.get(PRUNED_ATTR, False)
-            and ERROR_ATTR not in t.user_attrs
-        ]
+        full = [t for t in finished if fully_evaluated(t)]
         if not full:
             errors = sorted(
                 {t.user_attrs[ERROR_ATTR] for t in study.trials if ERROR_ATTR in t.user_attrs}

@@ -121,24 +121,26 @@ def task_distances(
     return np.asarray(out, dtype=float)
 
 
+def fully_evaluated(trial: FrozenTrial) -> bool:
+    """A trial scored on every validation task: complete, neither pruned nor failed."""
+    return (
+        trial.state == TrialState.COMPLETE
+        and not trial.user_attrs.get(PRUNED_ATTR, False)
+        and ERROR_ATTR not in trial.user_attrs
+        and trial.value is not None
+    )
+
+
 def _scored_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Fully evaluated trials, best first."""
-    trials = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if not t.user_attrs.get(PRUNED_ATTR, False)
-        and ERROR_ATTR not in t.user_attrs
-        and t.value is not None
-    ]
+    trials = [t for t in study.get_trials(deepcopy=False) if fully_evaluated(t)]
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
     return sorted(trials, key=lambda t: sign * t.value)
 
 
 def _summaries(storage: Any) -> list:
-    from ._search import open_storage
-
     try:
-        return optuna.get_all_study_summaries(open_storage(storage, None))
+        return optuna.get_all_study_summaries(storage)
     except Exception:  # the names are a courtesy of the error message
         return []
 
@@ -208,27 +210,27 @@ class WarmStart:
 
     def load(self, storage: Any = None) -> list[optuna.Study]:
         """The earlier studies, loaded from ``storage`` where given by name."""
+        from ._search import open_storage  # (it imports this module)
+
+        where = self.storage if self.storage is not None else storage
+        opened = None  # opened once, at the first study given by name
         studies = []
         for s in self.studies:
             if isinstance(s, optuna.Study):
                 studies.append(s)
             elif isinstance(s, str):
-                where = self.storage if self.storage is not None else storage
                 if where is None:
                     raise ValueError(
                         f"Earlier study {s!r} is given by name, but there is no storage to "
                         "load it from: pass WarmStart(storage=...) or a MetaSearch storage."
                     )
-                from ._search import open_storage  # (it imports this module)
-
-                plain = isinstance(where, (str, os.PathLike))
-                shown = repr(os.fspath(where)) if plain else type(where).__name__
+                opened = opened or open_storage(where, None)
                 try:
-                    studies.append(
-                        optuna.load_study(study_name=s, storage=open_storage(where, None))
-                    )
+                    studies.append(optuna.load_study(study_name=s, storage=opened))
                 except KeyError as exc:
-                    names = [summary.study_name for summary in _summaries(where)]
+                    plain = isinstance(where, (str, os.PathLike))
+                    shown = repr(os.fspath(where)) if plain else type(where).__name__
+                    names = [summary.study_name for summary in _summaries(opened)]
                     raise ValueError(
                         f"No study named {s!r} in the storage {shown}; it holds {names[:10]}."
                     ) from exc
