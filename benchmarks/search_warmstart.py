@@ -18,7 +18,7 @@ families.
   (MLP encoder) over ``meta_lr`` and ``embed_dim``; each alphabet's characters are split
   into meta-training and validation classes.
 
-Run (31 minutes on one thread of a 2-core machine shared with other jobs)::
+Run (27 minutes on one thread of a 2-core machine shared with other jobs)::
 
     OMP_NUM_THREADS=1 python benchmarks/search_warmstart.py --setting linear omniglot
 

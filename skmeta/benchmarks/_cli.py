@@ -459,11 +459,31 @@ def _school(args: argparse.Namespace, on_mark: Callable) -> tuple[dict[str, Any]
 
 
 def _record_name(args: argparse.Namespace) -> str:
-    """The record's default file name (without ``.json``) for these arguments."""
+    """The record's default file name (without ``.json``) for these arguments.
+
+    Every option that changes what is trained is in the name (training ways and queries
+    when not the defaults, each ``--param``), so a variant never overwrites the record of
+    the plain run.
+
+    >>> from skmeta.benchmarks._cli import _parser
+    >>> _record_name(_parser().parse_args(["omniglot", "--estimator", "matching"]))
+    'omniglot_matching_5w1s_10min'
+    >>> _record_name(_parser().parse_args(
+    ...     ["omniglot", "--train-n-way", "60", "--train-n-query", "5", "--budget-minutes", "30",
+    ...      "--param", "meta_lr_decay_interval=2000"]))
+    'omniglot_protonet_5w1s_train60way_5query_30min_meta_lr_decay_interval-2000'
+    """
+    extra = "".join(f"_{key}-{value}" for key, value in getattr(args, "param", []))
     if args.benchmark == "omniglot":
-        return f"omniglot_{args.estimator}_{args.n_way}w{args.n_shot}s_{args.budget_minutes:g}min"
+        train = ""
+        if args.train_n_way is not None and args.train_n_way != args.n_way:
+            train += f"_train{args.train_n_way}way"
+        if args.train_n_query != 15:
+            train += f"_{args.train_n_query}query"
+        setting = f"{args.estimator}_{args.n_way}w{args.n_shot}s{train}"
+        return f"omniglot_{setting}_{args.budget_minutes:g}min{extra}"
     if args.benchmark == "sinusoid":
-        return f"sinusoid_{args.estimator}_k{args.n_shot}_{args.budget_minutes:g}min"
+        return f"sinusoid_{args.estimator}_k{args.n_shot}_{args.budget_minutes:g}min{extra}"
     return f"school_{args.estimator}"
 
 
