@@ -42,6 +42,7 @@ from sklearn.utils import assert_all_finite, check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
+    _get_feature_names,
     check_array,
     check_consistent_length,
     check_is_fitted,
@@ -159,6 +160,9 @@ class Prior:
         The estimator parameters that fix the architecture.
     meta_history : list of dict
         The meta-training history.
+    feature_names : list of str or None
+        The column names of the DataFrame it was meta-trained on, if any: `fit` checks a
+        support set's columns against them.
 
     Examples
     --------
@@ -177,6 +181,7 @@ class Prior:
     input_shape: tuple[int, ...]
     config: dict[str, Any] = field(default_factory=dict)
     meta_history: list[dict[str, Any]] = field(default_factory=list)
+    feature_names: list[str] | None = None
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the prior to ``path`` (a torch file that loads with ``weights_only=True``)."""
@@ -188,6 +193,7 @@ class Prior:
                 "input_shape": list(self.input_shape),
                 "config": self.config,
                 "meta_history": self.meta_history,
+                "feature_names": self.feature_names,
             },
             path,
         )
@@ -201,7 +207,11 @@ class Prior:
                 f"No prior at {str(path)!r}. Save one with estimator.export_prior(path) after "
                 "meta_fit, or pass the Prior object itself as prior=."
             )
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = _torch_load(
+            path,
+            "a prior saved by skmeta's Prior.save",
+            "Check the path, or save the prior again with estimator.export_prior(path).",
+        )
         if not isinstance(data, dict) or data.get("format") != "skmeta.Prior/1":
             raise ValueError(f"{str(path)!r} is not a prior saved by skmeta's Prior.save.")
         return cls(
@@ -210,6 +220,7 @@ class Prior:
             input_shape=tuple(data["input_shape"]),
             config=data["config"],
             meta_history=data["meta_history"],
+            feature_names=data.get("feature_names"),
         )
 
     def __repr__(self) -> str:
@@ -442,6 +453,7 @@ class MetaEstimatorMixin:
             The estimator, holding ``meta_params_`` and ``meta_history_``.
         """
         self._validate_params()
+        callbacks = _check_meta_fit_arguments(checkpoint, checkpoint_interval, callbacks)
         device = resolve_device(self.device)
         rs = check_random_state(self.random_state)
         seeds = tuple(int(s) for s in rs.randint(_SEED_MAX, size=3))
@@ -459,6 +471,8 @@ class MetaEstimatorMixin:
                 self.__dict__.pop(name, None)
             self._clear_adaptation()
             self.meta_input_shape_ = data.input_shape
+            names = _get_feature_names(tasks) if y is not None else None
+            self._meta_feature_names = None if names is None else names.tolist()
             self._meta_architecture = self._architecture_config()
             self.device_ = device
             validation = self._validation_list(validation_tasks, val_seed, device)
@@ -518,6 +532,7 @@ class MetaEstimatorMixin:
         self._validate_params()
         with _unchanged_on_error(self):  # a rejected support set keeps the last adaptation
             X, y = self._validate_support(X, y)
+            self._check_feature_names()
             device = resolve_device(self.device)
             params = self._prior_params(X.shape[1:], device)
             X_t = self._to_tensor(X, device)
@@ -526,6 +541,38 @@ class MetaEstimatorMixin:
                 self.adaptation_ = self._adapt(params, X_t, y_t, self._n_outputs())
             self.device_ = device
         return self
+
+    def _check_feature_names(self) -> None:
+        """The support set's columns against those of meta-training (or of the prior),
+        as scikit-learn checks ``predict``'s against ``fit``'s."""
+        if hasattr(self, "meta_params_"):
+            meta = getattr(self, "_meta_feature_names", None)
+        elif isinstance(self.prior, Prior):
+            meta = self.prior.feature_names
+        else:
+            return  # a prior path is read later; a fresh network has nothing to match
+        names = getattr(self, "feature_names_in_", None)
+        names = None if names is None else names.tolist()
+        if meta is not None and names is not None and names != meta:
+            moved = sorted(set(names) & set(meta)) == sorted(names) == sorted(meta)
+            raise ValueError(
+                f"The prior was meta-trained on the columns {meta[:6]}"
+                f"{'...' if len(meta) > 6 else ''}, but X has the columns {names[:6]}"
+                f"{'...' if len(names) > 6 else ''}. "
+                + (
+                    "Reorder them: X[prior.feature_names], with prior = "
+                    "estimator.export_prior() (or the prior= you passed)."
+                    if moved
+                    else "Adapt with the features the prior was meta-trained on."
+                )
+            )
+        elif meta is not None and names is None:
+            warnings.warn(
+                f"X does not have feature names, but {type(self).__name__} was meta-trained "
+                "with feature names; make sure the columns are in the meta-training order.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def export_prior(self, path: str | os.PathLike | None = None) -> Prior:
         """Export the meta-trained prior (and save it to ``path`` if given).
@@ -546,6 +593,7 @@ class MetaEstimatorMixin:
             input_shape=tuple(self.net_input_shape_),
             config=getattr(self, "_meta_architecture", None) or self._architecture_config(),
             meta_history=list(self.meta_history_),
+            feature_names=getattr(self, "_meta_feature_names", None),
         )
         if path is not None:
             prior.save(path)
@@ -626,6 +674,8 @@ class MetaEstimatorMixin:
             source = GroupedTasks(
                 tasks, y, groups, self._n_support(), n_passes=None, random_state=seed
             )
+            if self._is_classifier:
+                _check_group_classes(source.y, [source.y[rows] for rows in source._rows])
         else:
             source = self._episode_sampler(tasks, y, seed)
         return iter_tasks(source, n_shot=n_shot, random_state=seed)
@@ -641,6 +691,12 @@ class MetaEstimatorMixin:
                 "with skmeta.tasks.EpisodeSampler or skmeta.tasks.tasks_from_groups."
             )
         n = len(validation_tasks) if isinstance(validation_tasks, Sized) else N_VALIDATION_TASKS
+        if n == 0:
+            raise ValueError(
+                "validation_tasks is empty. Give meta-validation tasks (e.g. an "
+                "EpisodeSampler over held-out classes with n_episodes=...), or leave "
+                "validation_tasks=None to keep the last prior."
+            )
         stream = iter_tasks(
             validation_tasks, n_shot=getattr(self, "n_shot", None), random_state=seed
         )
@@ -1053,13 +1109,25 @@ def _check_prior(
     estimator: str,
     config: dict[str, Any],
 ) -> None:
-    if tuple(prior.input_shape) != tuple(net_shape):
+    want, have = _param_shapes(fresh), _param_shapes(prior.params)
+    other_shape = tuple(prior.input_shape) != tuple(net_shape)
+    differ = [
+        f"{k}={v!r} (this estimator: {config[k]!r})"
+        for k, v in (prior.config or {}).items()
+        if k in config and v != config[k]
+    ]
+    if (want != have or other_shape) and differ and prior.estimator == estimator:
+        # an architecture parameter explains the mismatch (e.g. backbone="mlp" on images)
+        raise ValueError(
+            f"The prior does not fit this {estimator}'s network: it was meta-trained with "
+            f"{', '.join(differ)}. Build the estimator with the prior's values."
+        )
+    if other_shape:
         raise ValueError(
             f"The prior was meta-trained on inputs of shape {tuple(prior.input_shape)}, but X "
             f"has examples of shape {tuple(input_shape)} (network input {tuple(net_shape)}). "
             "Use data with the features the prior was meta-trained on, or meta-train a new prior."
         )
-    want, have = _param_shapes(fresh), _param_shapes(prior.params)
     if want != have and prior.estimator != estimator:
         # (Learners with the same network, e.g. MAML and first-order MAML, share priors.)
         raise ValueError(
@@ -1067,16 +1135,6 @@ def _check_prior(
             f"a {estimator}'s. Pass it to a {prior.estimator}, or meta-train a {estimator}."
         )
     if want != have:
-        differ = [
-            f"{k}={v!r} (this estimator: {config[k]!r})"
-            for k, v in (prior.config or {}).items()
-            if k in config and v != config[k]
-        ]
-        if differ:
-            raise ValueError(
-                f"The prior does not fit this {estimator}'s network: it was meta-trained with "
-                f"{', '.join(differ)}. Build the estimator with the prior's values."
-            )
         only_prior = sorted(set(have.items()) - set(want.items()))[:3]
         only_here = sorted(set(want.items()) - set(have.items()))[:3]
         diff = f"the prior has {only_prior}, this network {only_here}"
@@ -1143,7 +1201,12 @@ def _save_checkpoint(path, key, seeds, loop: _MetaLoop, params, optimizer, rng_s
 def _load_checkpoint(path, key) -> dict[str, Any] | None:
     if path is None or not Path(path).is_file():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = _torch_load(
+        path,
+        "a skmeta meta-training checkpoint",
+        "Check the path; meta_fit writes the checkpoint itself, so pass a new path or "
+        "delete this file to start afresh.",
+    )
     if not isinstance(state, dict) or state.get("format") != "skmeta.checkpoint/1":
         raise ValueError(f"{str(path)!r} is not a skmeta meta-training checkpoint.")
     if state["key"] != key:
@@ -1158,10 +1221,85 @@ def _load_checkpoint(path, key) -> dict[str, Any] | None:
     return state
 
 
+def _check_group_classes(y: np.ndarray, per_group: list[np.ndarray]) -> None:
+    """Classification tasks need two classes: refuse groups that each hold one (e.g.
+    ``groups=y``), and warn about some that do."""
+    single = [i for i, labels in enumerate(per_group) if np.unique(labels).shape[0] < 2]
+    if per_group and len(single) == len(per_group):
+        raise ValueError(
+            "Every group holds a single class, so every task has nothing to tell apart and "
+            "meta-training would learn nothing. With meta_fit(X, y, groups) each group is "
+            "one task and needs at least 2 classes (groups=y makes one class per task); to "
+            "draw N-way episodes from a labelled pool, call meta_fit(X, y) without groups."
+        )
+    if single:
+        warnings.warn(
+            f"{len(single)} of {len(per_group)} groups hold a single class; as tasks they "
+            "have nothing to tell apart and add nothing to meta-training.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+def _check_meta_fit_arguments(checkpoint, checkpoint_interval, callbacks) -> list:
+    """Check meta_fit's keyword arguments before any training; return the callbacks."""
+    if (
+        isinstance(checkpoint_interval, bool)
+        or not isinstance(checkpoint_interval, Integral)
+        or checkpoint_interval < 1
+    ):
+        raise ValueError(
+            "checkpoint_interval is the number of meta-updates between checkpoints and must "
+            f"be an integer >= 1; got {checkpoint_interval!r}."
+        )
+    if checkpoint is not None:
+        folder = Path(checkpoint).parent
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"checkpoint={str(checkpoint)!r}: the folder {str(folder)!r} does not exist. "
+                "Create it first (meta_fit writes the file, not its folder)."
+            )
+    if callbacks is None:
+        return []
+    if callable(callbacks):
+        raise TypeError(
+            "callbacks takes a list of callables, each called as callback(estimator, record); "
+            "got a single one: pass callbacks=[callback]."
+        )
+    callbacks = list(callbacks)
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(
+                f"callbacks[{i}] is a {type(callback).__name__}, not a callable; each callback "
+                "is called as callback(estimator, record) after every meta-update."
+            )
+    return callbacks
+
+
+def _torch_load(path, what: str, fix: str) -> Any:
+    """``torch.load`` of a file skmeta wrote; anything else gets a clear ValueError."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # unpickling, truncated or foreign files raise many types
+        raise ValueError(
+            f"{str(path)!r} is not {what}: torch cannot read it ({type(error).__name__}). {fix}"
+        ) from error
+
+
 def _restore(state: dict[str, Any], params, optimizer) -> _MetaLoop:
+    saved = state["params"]
+    for k, v in params.items():
+        if k not in saved or saved[k].shape != v.shape:
+            got = tuple(saved[k].shape) if k in saved else "no such parameter"
+            raise ValueError(
+                "The checkpoint holds a network of other shapes (parameter "
+                f"{k!r}: {got}, this run: {tuple(v.shape)}): it was written for data with "
+                "other features or classes. Resume with the data it was started on, or "
+                "delete the file to start afresh."
+            )
     with torch.no_grad():
         for k, v in params.items():
-            v.copy_(state["params"][k])
+            v.copy_(saved[k])
     optimizer.load_state_dict(state["optimizer"])
     device = next(iter(params.values())).device
     best = state["best_params"]

@@ -396,3 +396,161 @@ def test_meta_sgd_step_sizes_are_part_of_the_architecture():
     for k, v in theta.items():
         expected = torch.full_like(v, 0.05) if k.startswith("inner_lr:") else start.params[k]
         assert torch.equal(v, expected), k
+
+
+# ------------------------------------------- a review of bad inputs (2026-12-07)
+def _pool():
+    X = np.random.default_rng(0).normal(size=(240, 6))
+    return X, np.repeat(np.arange(12), 20)
+
+
+def test_empty_pool_with_groups_is_refused_not_an_endless_loop():
+    from skmeta import MAMLRegressor
+
+    with pytest.raises(ValueError, match="task collection is empty"):
+        ProtoNetClassifier().meta_fit(np.empty((0, 6)), np.empty(0), np.empty(0))
+    with pytest.raises(ValueError, match="task collection is empty"):
+        MAMLRegressor().meta_fit(np.empty((0, 6)), np.empty(0), np.empty(0))
+
+
+def test_multitask_meta_fit_refuses_endless_samplers_and_malformed_tasks():
+    from skmeta.datasets import SinusoidTasks
+    from skmeta.multitask import MultiTaskRegressor
+    from skmeta.tasks import EpisodeSampler
+
+    with pytest.raises(TypeError, match=r"pass list\(\.\.\.\)"):
+        MultiTaskRegressor(max_epochs=1).meta_fit(SinusoidTasks(random_state=0))
+    X, y = _pool()
+    endless = EpisodeSampler(X, y, n_way=3, n_shot=1, n_query=2, n_episodes=None)
+    with pytest.raises(TypeError, match=r"pass list\(\.\.\.\)"):
+        MultiTaskRegressor(max_epochs=1).meta_fit(endless)
+    triples = [(X[:120], X[:120, 0], "a"), (X[120:], X[120:, 0], "b")]
+    with pytest.raises(TypeError, match="Task 0 is a tuple of length 3; expected"):
+        MultiTaskRegressor(max_epochs=1).meta_fit(triples)
+    with pytest.raises(TypeError, match="Task 0 is a int; expected"):
+        MultiTaskRegressor(max_epochs=1).meta_fit([1, 2])
+
+
+@pytest.mark.parametrize("name", ["ProtoNetClassifier", "RelationNetClassifier"])
+def test_one_class_tasks_are_refused_and_some_are_warned_about(name):
+    import skmeta
+
+    X, y = _pool()
+    est = getattr(skmeta, name)(n_way=3, n_query=5, n_meta_iterations=2, random_state=0)
+    with pytest.raises(ValueError, match="Every group holds a single class"):
+        est.meta_fit(X, y, groups=y)  # groups=y: one class per task
+    groups = np.where(y == 11, 100, y // 4)  # three groups of 3-4 classes, one of class 11
+    with pytest.warns(UserWarning, match="1 of 4 groups hold a single class"):
+        est.meta_fit(X, y, groups=groups)
+    assert not hasattr(est, "feature_names_in_")
+
+
+def test_labels_of_mixed_types_and_nan_groups():
+    from skmeta import FineTuneClassifier
+
+    X, y = _pool()
+    mixed = np.array([v if v % 2 else str(v) for v in y], dtype=object)
+    with pytest.raises(ValueError, match=r"y mixes types \(int64, str\)"):
+        ProtoNetClassifier(n_way=3, n_meta_iterations=1).meta_fit(X, mixed)
+    with pytest.raises(ValueError, match="y mixes types"):
+        FineTuneClassifier(n_meta_iterations=1).meta_fit(X, mixed)
+    g = (y // 3).astype(float)
+    g[0] = np.nan
+    with pytest.raises(ValueError, match="groups contains NaN"):
+        FineTuneClassifier(n_meta_iterations=1).meta_fit(X, y, g)
+
+
+def test_feature_names_of_meta_training_are_checked_at_fit(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = _pool()
+    cols = [f"f{i}" for i in range(6)]
+    est = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2, random_state=0)
+    est.meta_fit(pd.DataFrame(X, columns=cols), y)
+    support = pd.DataFrame(X[[0, 20, 40]], columns=cols)
+    assert est.fit(support, [0, 1, 2]).predict(support).shape == (3,)
+    with pytest.raises(ValueError, match=r"Reorder them: X\[prior.feature_names\]"):
+        est.fit(support[cols[::-1]], [0, 1, 2])
+    with pytest.raises(ValueError, match="Adapt with the features the prior was meta-trained"):
+        est.fit(support.rename(columns={"f0": "g0"}), [0, 1, 2])
+    with pytest.warns(UserWarning, match="X does not have feature names"):
+        est.fit(support.to_numpy(), [0, 1, 2])
+    prior = est.export_prior(tmp_path / "p.pt")
+    assert Prior.load(tmp_path / "p.pt").feature_names == cols == prior.feature_names
+    with pytest.raises(ValueError, match="Reorder them"):
+        ProtoNetClassifier(prior=prior).fit(support[cols[::-1]], [0, 1, 2])
+    # meta-trained on arrays: no names to check against
+    plain = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2).meta_fit(X, y)
+    assert plain.export_prior().feature_names is None
+    plain.fit(support[cols[::-1]], [0, 1, 2])
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01junk", None])
+def test_files_that_are_not_priors_or_checkpoints(tmp_path, content):
+    import pickle
+
+    path = tmp_path / "file"
+    path.write_bytes(pickle.dumps({"a": 1}) if content is None else content)
+    with pytest.raises(ValueError, match="is not a prior saved by skmeta's Prior.save"):
+        ProtoNetClassifier(prior=path).fit(np.zeros((2, 3)), [0, 1])
+    X, y = _pool()
+    with pytest.raises(ValueError, match="is not a skmeta meta-training checkpoint"):
+        ProtoNetClassifier(n_way=3, n_meta_iterations=1).meta_fit(X, y, checkpoint=path)
+
+
+def test_checkpoint_arguments_are_checked_before_training(tmp_path):
+    X, y = _pool()
+    est = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2, random_state=0)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="checkpoint_interval .* integer >= 1"):
+            est.meta_fit(X, y, checkpoint=tmp_path / "c.ckpt", checkpoint_interval=bad)
+    with pytest.raises(FileNotFoundError, match="does not exist. Create it first"):
+        est.meta_fit(X, y, checkpoint=tmp_path / "missing" / "c.ckpt")
+    assert not hasattr(est, "meta_params_")
+    est.meta_fit(X, y, checkpoint=tmp_path / "c.ckpt")
+    other = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=4, random_state=0)
+    with pytest.raises(ValueError, match="holds a network of other shapes"):
+        other.meta_fit(X[:, :4], y, checkpoint=tmp_path / "c.ckpt")
+
+
+def test_callbacks_and_empty_validation_tasks_are_checked_up_front():
+    from skmeta.multitask import MultiTaskRegressor
+
+    X, y = _pool()
+    est = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2, random_state=0)
+    with pytest.raises(TypeError, match=r"callbacks\[0\] is a int, not a callable"):
+        est.meta_fit(X, y, callbacks=[1])
+    with pytest.raises(TypeError, match=r"pass callbacks=\[callback\]"):
+        est.meta_fit(X, y, callbacks=print)
+    with pytest.raises(ValueError, match="validation_tasks is empty"):
+        est.meta_fit(X, y, validation_tasks=[])
+    with pytest.raises(TypeError, match="take skorch callbacks"):
+        MultiTaskRegressor(max_epochs=1, callbacks=[print]).fit(
+            X, X[:, 0], task_ids=np.repeat([0, 1, 2], 80)
+        )
+
+
+def test_prior_mismatch_names_the_architecture_parameter():
+    from skmeta import MAMLClassifier
+
+    X, y = _pool()
+    images = np.random.default_rng(0).random((60, 16, 16))
+    labels = np.repeat(np.arange(6), 10)
+    conv = ProtoNetClassifier(backbone="conv4", n_way=3, n_query=5, n_meta_iterations=1)
+    prior = conv.meta_fit(images, labels).export_prior()
+    with pytest.raises(ValueError, match=r"backbone='conv4' \(this estimator: 'mlp'\)"):
+        ProtoNetClassifier(backbone="mlp", prior=prior).fit(images[[0, 10, 20]], [0, 1, 2])
+    maml = MAMLClassifier(n_way=3, n_meta_iterations=1).meta_fit(X, y).export_prior()
+    with pytest.raises(ValueError, match=r"n_way=3 \(this estimator: 5\)"):
+        MAMLClassifier(n_way=5, prior=maml).fit(X[::20][:5], [0, 1, 2, 3, 4])
+
+
+def test_task_ids_of_the_wrong_shape_are_named():
+    from skmeta.multitask import MultiTaskRegressor
+
+    X, _ = _pool()
+    tid = np.repeat([0, 1, 2], 80)
+    with pytest.raises(ValueError, match=r"task_ids must be 1-D.*shape \(240, 2\)"):
+        MultiTaskRegressor(max_epochs=1).fit(X, X[:, 0], task_ids=np.c_[tid, tid])
+    est = MultiTaskRegressor(max_epochs=1, random_state=0).fit(X, X[:, 0], task_ids=tid[:, None])
+    with pytest.raises(ValueError, match="task_ids must be 1-D"):
+        est.predict(X, task_ids=np.int64(0))

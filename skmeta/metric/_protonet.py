@@ -21,6 +21,7 @@ from torch import nn
 from ..base import N_VALIDATION_TASKS, MetaClassifierMixin, MetaEstimatorMixin, PreparedTask
 from ..nn import has_task_norm
 from ..tasks import EpisodeSampler
+from ..tasks._task import _as_targets
 from ._common import (
     _COSINE_SCALE,
     _META_TRAINING_DOC,
@@ -254,7 +255,8 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
     # ----------------------------------------------------------------- maths
     def _episode_sampler(self, X: Any, y: Any, seed: int) -> EpisodeSampler:
         n_way = self.n_way if self.train_n_way is None else self.train_n_way
-        n_classes = np.unique(np.asarray(y)).shape[0]
+        y = np.asarray(y)
+        n_classes = np.unique(_as_targets(y, y.shape[0] if y.ndim else 1, "y")).shape[0]
         if n_classes < n_way:
             name = "n_way" if self.train_n_way is None else "train_n_way"
             raise ValueError(

@@ -24,8 +24,8 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d, validate_data
-from skorch.callbacks import EarlyStopping
+from sklearn.utils.validation import validate_data
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
@@ -235,6 +235,15 @@ class _BaseMultiTask(BaseEstimator):
             X_t, y_t = _tensor(X, device), self._target_tensor(targets, device)
             task_t = torch.as_tensor(task, device=device)
             callbacks = list(self.callbacks or [])
+            for i, callback in enumerate(callbacks):
+                named = isinstance(callback, tuple) and len(callback) == 2
+                if not isinstance(callback[1] if named else callback, Callback):
+                    raise TypeError(
+                        f"callbacks[{i}] is a {type(callback).__name__}; the multi-task "
+                        "estimators train with skorch and take skorch callbacks (instances "
+                        "of skorch.callbacks.Callback, or (name, callback) pairs), e.g. "
+                        "skorch.callbacks.ProgressBar()."
+                    )
             train_split = None
             if self.early_stopping:
                 valid = _validation_rows(task, self.validation_fraction, seed)
@@ -781,7 +790,14 @@ def _stack_descriptors(vectors: list) -> np.ndarray:
 
 
 def _check_task_ids(task_ids: Any, n_rows: int) -> np.ndarray:
-    task_ids = column_or_1d(task_ids, warn=True)
+    task_ids = np.asarray(task_ids)
+    if task_ids.ndim == 2 and task_ids.shape[1] == 1:
+        task_ids = task_ids.ravel()
+    if task_ids.ndim != 1:
+        raise ValueError(
+            f"task_ids must be 1-D, one task id per row of X; got an array of shape "
+            f"{task_ids.shape}. For a column of ids, pass task_ids.ravel()."
+        )
     if task_ids.shape[0] != n_rows:
         raise ValueError(
             f"task_ids has {task_ids.shape[0]} entries, but X has {n_rows} rows; give the "
@@ -822,7 +838,11 @@ def _validation_rows(task: np.ndarray, fraction: float, seed: int) -> np.ndarray
 
 def _stack_tasks(tasks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list | None]:
     """Rows, targets, task index and descriptors of a finite collection of tasks."""
-    if isinstance(tasks, Task) or isinstance(tasks, np.ndarray) or not hasattr(tasks, "__len__"):
+    try:  # endless samplers define __len__ but raise TypeError from it
+        finite = not isinstance(tasks, (Task, np.ndarray)) and len(tasks) >= 0
+    except TypeError:
+        finite = False
+    if not finite:
         raise TypeError(
             "meta_fit takes a list of tasks (Task objects or (X, y) pairs), or arrays "
             "meta_fit(X, y, groups); multi-task learning trains on a finite set of tasks that "
@@ -837,6 +857,13 @@ def _stack_tasks(tasks: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, list |
                 parts.append((item.X_query, item.y_query))
             descriptors.append(item.descriptor)
         else:
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise TypeError(
+                    f"Task {i} is a {type(item).__name__}"
+                    f"{f' of length {len(item)}' if isinstance(item, (tuple, list)) else ''}; "
+                    "expected a skmeta.tasks.Task or an (X, y) pair. Task ids are the "
+                    "tasks' positions in the list; descriptors go in a Task's descriptor."
+                )
             X_i, y_i = item
             parts = [(np.asarray(X_i), np.asarray(y_i))]
             descriptors.append(None)

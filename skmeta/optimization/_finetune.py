@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_consistent_length, column_or_1d
+from sklearn.utils.validation import check_array, column_or_1d
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
 from torch import nn
@@ -35,6 +35,7 @@ from ..base import MetaClassifierMixin, MetaData, MetaEstimatorMixin, _MetaLoop
 from ..nn import BACKBONES, TaskBatchNorm, has_task_norm, make_predictor, reference_rows
 from ..nn._functional import functional_call
 from ..tasks import Task
+from ..tasks._task import _as_targets
 
 # Normalisation layers belong to the layer they follow when counting layers to freeze.
 _NORMS = (
@@ -438,13 +439,11 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             pool = _TaskPool(tasks_data.input_shape, period)
             return tasks_data._replace(stream=pool.encode(tasks_data.stream), source=pool)
         X = check_array(tasks, allow_nd=True, dtype=[np.float32, np.float64], input_name="X")
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
+        y = _as_targets(column_or_1d(y, warn=True), X.shape[0], "y")
         check_classification_targets(y)
         _, codes = np.unique(y, return_inverse=True)
         if groups is not None:
-            groups = column_or_1d(groups)
-            check_consistent_length(X, groups)
+            groups = _as_targets(groups, X.shape[0], "groups")
             _, group_codes = np.unique(groups, return_inverse=True)
             pairs = np.stack([group_codes, codes], axis=1)
             _, codes = np.unique(pairs, axis=0, return_inverse=True)

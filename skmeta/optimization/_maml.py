@@ -385,6 +385,8 @@ class MAMLClassifier(MetaClassifierMixin, _MAMLLearner, BaseEstimator):
     (2,)
     """
 
+    # the meta-trained head has n_way outputs: a prior fixes n_way
+    _architecture_params = ("backbone", "hidden_layer_sizes", "n_way")
     _parameter_constraints: dict = {
         **_MAMLLearner._parameter_constraints,
         **MetaClassifierMixin._episode_constraints,

@@ -17,6 +17,8 @@ from ._task import Task, _as_samples, _as_targets
 def _class_index(y: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Unique labels and, for each, the row indices that carry it."""
     classes, inverse = np.unique(y, return_inverse=True)
+    if classes.shape[0] == 0:
+        return classes, []
     order = np.argsort(inverse, kind="stable")
     bounds = np.cumsum(np.bincount(inverse, minlength=classes.shape[0]))[:-1]
     return classes, np.split(order, bounds)

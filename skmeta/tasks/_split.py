@@ -139,6 +139,8 @@ class GroupedTasks:
 
     def __iter__(self) -> Iterator[Task]:
         rng = np.random.default_rng(self._seed)
+        if not self._rows:  # no groups: an endless pass over nothing would never return
+            return
         passes = range(self.n_passes) if self.n_passes is not None else iter(int, 1)
         for _ in passes:
             for group, rows, descriptor in zip(self.groups_, self._rows, self.descriptors):

@@ -43,6 +43,16 @@ def _as_targets(y: Any, n_rows: int, name: str) -> np.ndarray:
         )
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"{name} contains NaN or infinity.")
+    if y.dtype.kind == "O":
+        try:
+            np.unique(y)
+        except TypeError:
+            kinds = sorted({type(v).__name__ for v in y.tolist()})
+            raise ValueError(
+                f"{name} mixes types ({', '.join(kinds)}), which cannot be sorted; use one "
+                f"type for every {'id' if name == 'groups' else 'label'} (e.g. all strings: "
+                f"np.asarray({name}).astype(str))."
+            ) from None
     return y
 
 
