@@ -344,8 +344,11 @@ def test_bad_input_gets_clear_errors(offsets):
     fitted = MultiTaskRegressor(**FAST, random_state=0).fit(X, y, task_ids=g)
     with pytest.raises(ValueError, match="features"):
         fitted.fit(X[:10, :3], y[:10])
-    with pytest.raises(ValueError, match="task_weights names tasks \\[42\\]"):
+    with pytest.raises(ValueError, match="task_weights names tasks \\[42\\], none of which"):
         MultiTaskRegressor(task_weights={42: 1.0}, **FAST).fit(X, y, task_ids=g)
+    # a dict covering more tasks than a fold trains on (GroupKFold) is fine
+    covering = {t: 1.0 for t in [*np.unique(g).tolist(), 42]}
+    MultiTaskRegressor(task_weights=covering, **FAST).fit(X, y, task_ids=g)
     zeros = {t: 0.0 for t in np.unique(g).tolist()}
     with pytest.raises(ValueError, match="every training task weight 0"):
         MultiTaskRegressor(task_weights=zeros, **FAST).fit(X, y, task_ids=g)

@@ -74,7 +74,9 @@ class FixedWeights(TaskWeighting):
     Parameters
     ----------
     weights : dict
-        ``{task_id: weight}``; tasks not named get weight ``default``.
+        ``{task_id: weight}``; tasks not named get weight ``default``. Entries for tasks
+        not in the training data are ignored (a cross-validation fold trains on some of
+        the tasks), unless no entry names a training task.
     default : float, default=1.0
 
     Examples
@@ -94,9 +96,11 @@ class FixedWeights(TaskWeighting):
     def init(self, task_ids: np.ndarray, classification: bool = False) -> dict[str, torch.Tensor]:
         known = set(np.asarray(task_ids).tolist())
         unknown = [t for t in self.weights if t not in known]
-        if unknown:
+        if unknown and len(unknown) == len(self.weights):
+            # None matches: keys of another type or typos. (Some unknown keys are fine: one
+            # dict covers all tasks, and a cross-validation fold trains on some of them.)
             raise ValueError(
-                f"task_weights names tasks {unknown[:5]} that are not among the training "
+                f"task_weights names tasks {unknown[:5]}, none of which is among the training "
                 f"tasks {sorted(known)[:10]}{' ...' if len(known) > 10 else ''}; key the dict "
                 "by the task ids passed to fit or meta_fit."
             )
