@@ -12,8 +12,9 @@ queries:
 * ``pooled``: the pooled network, which needs no support set;
 * ``adapted``: `fit(X_support, y_support)` without task ids, which learns only the new
   school's descriptor (the network stays frozen), with the defaults
-  (``n_adapt_steps=100``, ``adapt_lr=1e-2``) and two variants: fewer steps
-  (``n_adapt_steps=20``) and a pull towards the average school
+  (``n_adapt_steps=100``, ``adapt_lr=1e-2``) and three variants: no steps
+  (``n_adapt_steps=0``: the multi-task network with the new school's initial
+  descriptor), fewer steps (``n_adapt_steps=20``) and a pull towards the average school
   (``sharing_penalty=0.1``);
 * ``ridge``: `RidgeCV` on the support pupils alone (no transfer).
 
@@ -47,6 +48,7 @@ from skmeta.multitask import MultiTaskRegressor
 SUPPORT_SIZES = (10, 20, 40)
 NETWORK = dict(hidden_layer_sizes=(32,), batch_size=128, early_stopping=True, n_iter_no_change=5)
 VARIANTS = {
+    "not adapted (n_adapt_steps=0)": {"n_adapt_steps": 0},
     "adapted": {},
     "adapted, n_adapt_steps=20": {"n_adapt_steps": 20},
     "adapted, sharing_penalty=0.1": {"sharing_penalty": 0.1},
