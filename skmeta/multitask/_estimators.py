@@ -33,6 +33,7 @@ from ..base import _regression_targets, _seeded, _to_cpu, _unchanged_on_error, r
 from ..nn import layer_sizes
 from ..nn._functional import functional_call
 from ..tasks import Task
+from ..tasks._task import _check_sortable
 from ._conditioning import CONDITIONINGS, MultiTaskNetwork, NewTaskModule
 from ._training import MultiTaskLoss, MultiTaskNet
 from ._weighting import WEIGHTINGS, EqualWeights, TaskWeighting, resolve_weighting
@@ -805,17 +806,9 @@ def _check_task_ids(task_ids: Any, n_rows: int) -> np.ndarray:
         )
     if task_ids.dtype.kind == "f" and not np.all(np.isfinite(task_ids)):
         raise ValueError("task_ids contains NaN or infinity; give every row a task id.")
-    if task_ids.dtype.kind == "O":
-        if any(t is None for t in task_ids.tolist()):
-            raise ValueError("task_ids contains None; give every row a task id.")
-        try:
-            np.unique(task_ids)
-        except TypeError:
-            kinds = sorted({type(t).__name__ for t in task_ids.tolist()})
-            raise ValueError(
-                f"task_ids mixes types ({', '.join(kinds)}), which cannot be sorted; use "
-                "one type for every id (e.g. all strings)."
-            ) from None
+    if task_ids.dtype.kind == "O" and any(t is None for t in task_ids.tolist()):
+        raise ValueError("task_ids contains None; give every row a task id.")
+    _check_sortable(task_ids, "task_ids", "id")
     return task_ids
 
 

@@ -43,17 +43,22 @@ def _as_targets(y: Any, n_rows: int, name: str) -> np.ndarray:
         )
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"{name} contains NaN or infinity.")
-    if y.dtype.kind == "O":
-        try:
-            np.unique(y)
-        except TypeError:
-            kinds = sorted({type(v).__name__ for v in y.tolist()})
-            raise ValueError(
-                f"{name} mixes types ({', '.join(kinds)}), which cannot be sorted; use one "
-                f"type for every {'id' if name == 'groups' else 'label'} (e.g. all strings: "
-                f"np.asarray({name}).astype(str))."
-            ) from None
+    _check_sortable(y, name, "id" if name == "groups" else "label")
     return y
+
+
+def _check_sortable(values: np.ndarray, name: str, what: str) -> None:
+    """Labels or ids of an object array must sort (np.unique): refuse mixed types."""
+    if values.dtype.kind != "O":
+        return
+    try:
+        np.unique(values)
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in values.tolist()})
+        raise ValueError(
+            f"{name} mixes types ({', '.join(kinds)}), which cannot be sorted; use one type "
+            f"for every {what} (e.g. all strings: np.asarray({name}).astype(str))."
+        ) from None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
