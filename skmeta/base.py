@@ -454,6 +454,14 @@ class MetaEstimatorMixin:
         """
         self._validate_params()
         callbacks = _check_meta_fit_arguments(checkpoint, checkpoint_interval, callbacks)
+        if getattr(self, "patience", None) is not None and validation_tasks is None:
+            warnings.warn(
+                f"patience={self.patience} stops meta-training after that many validations "
+                "without improvement, but no validation_tasks were given: it has no effect. "
+                "Pass validation_tasks=... to meta_fit.",
+                UserWarning,
+                stacklevel=2,
+            )
         device = resolve_device(self.device)
         rs = check_random_state(self.random_state)
         seeds = tuple(int(s) for s in rs.randint(_SEED_MAX, size=3))
@@ -547,10 +555,11 @@ class MetaEstimatorMixin:
         as scikit-learn checks ``predict``'s against ``fit``'s."""
         if hasattr(self, "meta_params_"):
             meta = getattr(self, "_meta_feature_names", None)
-        elif isinstance(self.prior, Prior):
-            meta = self.prior.feature_names
+        elif self.prior is not None:
+            prior = self.prior if isinstance(self.prior, Prior) else Prior.load(self.prior)
+            meta = prior.feature_names
         else:
-            return  # a prior path is read later; a fresh network has nothing to match
+            return  # a fresh network has nothing to match
         names = getattr(self, "feature_names_in_", None)
         names = None if names is None else names.tolist()
         if meta is not None and names is not None and names != meta:
@@ -880,7 +889,10 @@ class MetaEstimatorMixin:
             if loop.rng_state is not None:
                 torch.set_rng_state(loop.rng_state)
             try:
-                while loop.start < total:
+                # (a run resumed from the checkpoint of an early-stopped one stays stopped)
+                while loop.start < total and not (
+                    self.patience is not None and loop.stale >= self.patience
+                ):
                     batch = list(islice(data.stream, data.items_per_update))
                     if not batch:
                         warnings.warn(

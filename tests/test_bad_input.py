@@ -554,3 +554,25 @@ def test_task_ids_of_the_wrong_shape_are_named():
     est = MultiTaskRegressor(max_epochs=1, random_state=0).fit(X, X[:, 0], task_ids=tid[:, None])
     with pytest.raises(ValueError, match="task_ids must be 1-D"):
         est.predict(X, task_ids=np.int64(0))
+
+
+def test_a_prior_path_checks_columns_too(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X, y = _pool()
+    cols = list("abcdef")
+    est = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2, random_state=0)
+    est.meta_fit(pd.DataFrame(X, columns=cols), y).export_prior(tmp_path / "p.pt")
+    support = pd.DataFrame(X[[0, 20, 40]], columns=cols)
+    adapted = ProtoNetClassifier(prior=tmp_path / "p.pt").fit(support, [0, 1, 2])
+    assert adapted.predict(support).tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="Reorder them"):
+        ProtoNetClassifier(prior=tmp_path / "p.pt").fit(support[cols[::-1]], [0, 1, 2])
+    with pytest.warns(UserWarning, match="X does not have feature names"):
+        ProtoNetClassifier(prior=tmp_path / "p.pt").fit(support.to_numpy(), [0, 1, 2])
+
+
+def test_patience_without_validation_tasks_warns():
+    X, y = _pool()
+    est = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2, patience=1)
+    with pytest.warns(UserWarning, match="no validation_tasks were given"):
+        est.meta_fit(X, y)

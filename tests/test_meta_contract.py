@@ -227,6 +227,20 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(make, pool, tmp_path):
         make(n_meta_iterations=8, meta_lr=0.1, random_state=0).meta_fit(X, y, checkpoint=path)
 
 
+def test_an_early_stopped_run_stays_stopped_when_resumed(split_pool, tmp_path):
+    X_tr, X_te, y_tr, y_te = split_pool
+    val = EpisodeSampler(X_te, y_te, n_way=5, n_shot=1, n_query=5, n_episodes=10, random_state=0)
+    kw = dict(n_meta_iterations=300, meta_lr=0.05, validation_interval=2, patience=1)
+    straight = ProtoNetClassifier(**kw, random_state=0).meta_fit(X_tr, y_tr, validation_tasks=val)
+    assert straight.n_meta_iter_ < 300  # stopped early
+    path = tmp_path / "run.ckpt"
+    for _ in range(3):  # a "resume" script run again and again
+        again = ProtoNetClassifier(**kw, random_state=0)
+        again.meta_fit(X_tr, y_tr, validation_tasks=val, checkpoint=path)
+        assert again.n_meta_iter_ == straight.n_meta_iter_
+        assert _params_equal(straight.meta_params_, again.meta_params_)
+
+
 @pytest.mark.parametrize("make", META_LEARNERS)
 def test_interrupted_meta_fit_keeps_finished_work(make, pool, tmp_path):
     X, y = pool

@@ -124,7 +124,9 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
     minimising the NLL of held-out tasks after meta-training (a bounded 1-D search over
     log T in [−7, 7]), which calibrates for the classes that matter when the validation
     tasks use unseen classes. The temperature is part of ``meta_params_`` and of exported
-    priors, so that clones carrying a prior keep it.
+    priors: an estimator built with ``prior=`` and ``temperature="fitted"`` or
+    ``"learned"`` uses the prior's; a float ``temperature`` (the default, 1.0) always wins
+    over it.
 
     References
     ----------
