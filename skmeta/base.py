@@ -22,6 +22,7 @@ An estimator that meta-trains another way keeps all of that by overriding the st
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import time
@@ -347,7 +348,7 @@ class MetaEstimatorMixin:
         if first is None:
             raise ValueError("meta_fit received no tasks.")
         return MetaData(
-            stream=chain([first], stream),
+            stream=_Peeked(first, stream),
             input_shape=tuple(first.X_support.shape[1:]),
             items_per_update=self.meta_batch_size,
         )
@@ -492,8 +493,9 @@ class MetaEstimatorMixin:
                 )
                 if state is not None:
                     loop = self._restore_meta_training(state, params, optimizer)
-                    for _ in range(loop.start * data.items_per_update):  # replay the stream
-                        next(data.stream, None)
+                    _fast_forward(
+                        data.stream, loop.start * data.items_per_update, state.get("stream")
+                    )
                 self._run_meta_loop(
                     loop,
                     data,
@@ -687,6 +689,12 @@ class MetaEstimatorMixin:
                 _check_group_classes(source.y, [source.y[rows] for rows in source._rows])
         else:
             source = self._episode_sampler(tasks, y, seed)
+        endless = (isinstance(source, EpisodeSampler) and source.n_episodes is None) or (
+            isinstance(source, GroupedTasks) and source.n_passes is None
+        )
+        if endless:
+            # an endless stream of Tasks whose position a checkpoint saves (O(1) resume)
+            return iter(source)
         return iter_tasks(source, n_shot=n_shot, random_state=seed)
 
     def _validation_list(
@@ -880,10 +888,18 @@ class MetaEstimatorMixin:
             leave=False,
         )
 
+        # The stream's position after loop.start meta-updates, for the checkpoint (None:
+        # the stream cannot tell, and a resumed run replays it).
+        position = data.stream.get_state if _resumable(data.stream) else lambda: None
+
         def save(rng_state: torch.Tensor) -> None:
             if checkpoint is not None:
                 key = self._checkpoint_key()
-                _save_checkpoint(checkpoint, key, seeds, loop, params, optimizer, rng_state)
+                _save_checkpoint(
+                    checkpoint, key, seeds, loop, params, optimizer, rng_state, stream_state
+                )
+
+        stream_state = position()
 
         with _seeded(seed, device):
             if loop.rng_state is not None:
@@ -910,6 +926,7 @@ class MetaEstimatorMixin:
                             group["lr"] = lr
                     loss, metrics = self._meta_update(batch, params, optimizer, device)
                     loop.start += 1
+                    stream_state = position()
                     record = {"iteration": loop.start, "loss": loss, **metrics}
                     if lr is not None:
                         record["meta_lr"] = lr
@@ -1190,7 +1207,9 @@ class _MetaLoop:
             self.stale += 1
 
 
-def _save_checkpoint(path, key, seeds, loop: _MetaLoop, params, optimizer, rng_state) -> None:
+def _save_checkpoint(
+    path, key, seeds, loop: _MetaLoop, params, optimizer, rng_state, stream_state=None
+) -> None:
     payload = {
         "format": "skmeta.checkpoint/1",
         "key": key,
@@ -1204,6 +1223,7 @@ def _save_checkpoint(path, key, seeds, loop: _MetaLoop, params, optimizer, rng_s
         "params": _to_cpu(params),
         "optimizer": _to_cpu(optimizer.state_dict()),
         "rng_state": rng_state,
+        "stream": stream_state,
     }
     tmp = Path(f"{path}.tmp")
     torch.save(payload, tmp)
@@ -1231,6 +1251,48 @@ def _load_checkpoint(path, key) -> dict[str, Any] | None:
             "to start afresh."
         )
     return state
+
+
+class _Peeked(Iterator):
+    """A stream whose first item was read ahead (for the input shape), passed on first;
+    saves and restores its position when the stream can."""
+
+    _NOTHING = object()
+
+    def __init__(self, first: Any, stream: Iterator[Any]) -> None:
+        self._first, self._stream = first, stream
+        self.resumable = _resumable(stream)
+
+    def __next__(self) -> Any:
+        if self._first is not self._NOTHING:
+            first, self._first = self._first, self._NOTHING
+            return first
+        return next(self._stream)
+
+    def get_state(self) -> str:
+        pending = self._first is not self._NOTHING
+        return json.dumps({"pending": pending, "stream": self._stream.get_state()})
+
+    def set_state(self, state: str) -> None:
+        saved = json.loads(state)
+        self._stream.set_state(saved["stream"])
+        if not saved["pending"]:
+            self._first = self._NOTHING
+
+
+def _resumable(stream: Any) -> bool:
+    """Whether ``stream`` saves and restores its position (`get_state`, `set_state`)."""
+    return bool(getattr(stream, "resumable", False))
+
+
+def _fast_forward(stream: Iterator[Any], n_items: int, saved: str | None) -> None:
+    """Move a fresh stream past the ``n_items`` items a checkpointed run consumed: restore
+    its saved position when it can, else draw and discard them."""
+    if saved is not None and _resumable(stream):
+        stream.set_state(saved)
+        return
+    for _ in range(n_items):
+        next(stream, None)
 
 
 def _check_group_classes(y: np.ndarray, per_group: list[np.ndarray]) -> None:

@@ -407,9 +407,9 @@ def _pool():
 def test_empty_pool_with_groups_is_refused_not_an_endless_loop():
     from skmeta import MAMLRegressor
 
-    with pytest.raises(ValueError, match="task collection is empty"):
+    with pytest.raises(ValueError, match="received no tasks|task collection is empty"):
         ProtoNetClassifier().meta_fit(np.empty((0, 6)), np.empty(0), np.empty(0))
-    with pytest.raises(ValueError, match="task collection is empty"):
+    with pytest.raises(ValueError, match="received no tasks|task collection is empty"):
         MAMLRegressor().meta_fit(np.empty((0, 6)), np.empty(0), np.empty(0))
 
 

@@ -346,3 +346,45 @@ def test_predict_log_proba_is_the_log_of_predict_proba(make, pool):
     log_proba = est.predict_log_proba(X[:20])
     assert log_proba.shape == (20, 5) and np.all(np.isfinite(log_proba))
     np.testing.assert_allclose(np.exp(log_proba), est.predict_proba(X[:20]), atol=1e-12)
+
+
+def test_resuming_restores_the_task_stream_without_replaying_it(pool, tmp_path, monkeypatch):
+    from skmeta.tasks import EpisodeSampler as Sampler
+
+    X, y = pool
+    path = tmp_path / "run.ckpt"
+    ProtoNetClassifier(n_meta_iterations=30, n_query=5, random_state=0).meta_fit(
+        X, y, checkpoint=path
+    )
+    assert isinstance(torch.load(path, weights_only=True)["stream"], str)
+    draws = []
+    original = Sampler._draw
+    monkeypatch.setattr(Sampler, "_draw", lambda self, rng: draws.append(1) or original(self, rng))
+    resumed = ProtoNetClassifier(n_meta_iterations=33, n_query=5, random_state=0)
+    resumed.meta_fit(X, y, checkpoint=path)
+    assert len(draws) == 1 + 3  # the read-ahead task, then three meta-updates: no replay
+    monkeypatch.undo()
+    straight = ProtoNetClassifier(n_meta_iterations=33, n_query=5, random_state=0).meta_fit(X, y)
+    assert _params_equal(straight.meta_params_, resumed.meta_params_)
+
+
+@pytest.mark.parametrize("kind", ["episodes", "groups"])
+def test_a_task_stream_saves_and_restores_its_position(kind):
+    from skmeta.tasks import EpisodeSampler as Sampler
+    from skmeta.tasks import GroupedTasks
+
+    X, y = make_pool(n_classes=12)
+    if kind == "episodes":
+        source = Sampler(X, y, n_way=3, n_shot=1, n_query=2, random_state=0)
+    else:
+        source = GroupedTasks(X, y, y // 3, n_support=1, n_passes=None, random_state=0)
+    stream = iter(source)
+    for _ in range(7):
+        next(stream)
+    state = stream.get_state()
+    expected = [next(stream) for _ in range(5)]
+    restored = iter(source)
+    restored.set_state(state)
+    for want, got in zip(expected, (next(restored) for _ in range(5))):
+        np.testing.assert_array_equal(want.X_support, got.X_support)
+        np.testing.assert_array_equal(want.y_query, got.y_query)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from itertools import islice
 from numbers import Integral
 from typing import Any
@@ -35,6 +36,37 @@ def _episode_seed(random_state: Any) -> Any:
     if random_state is None or isinstance(random_state, Integral):
         return random_state
     return check_random_state(random_state).randint(np.iinfo(np.int32).max)
+
+
+class _ResumableStream(Iterator):
+    """An iteration over tasks whose position can be saved and restored in O(1).
+
+    ``meta_fit`` stores `get_state` in its checkpoint and resumes with `set_state`
+    instead of drawing (and discarding) every task it has already trained on, which
+    grows with the run. The state is a JSON string: the random generator's state and
+    the count of items drawn.
+    """
+
+    resumable = True
+
+    def __init__(self, seed: Any, draw: Callable[[np.random.Generator, int], Any], n_items):
+        self._rng = np.random.default_rng(seed)
+        self._draw, self._n_items, self._drawn = draw, n_items, 0
+
+    def __next__(self) -> Any:
+        if self._n_items is not None and self._drawn >= self._n_items:
+            raise StopIteration
+        item = self._draw(self._rng, self._drawn)
+        self._drawn += 1
+        return item
+
+    def get_state(self) -> str:
+        return json.dumps({"rng": self._rng.bit_generator.state, "drawn": self._drawn})
+
+    def set_state(self, state: str) -> None:
+        saved = json.loads(state)
+        self._rng.bit_generator.state = saved["rng"]
+        self._drawn = int(saved["drawn"])
 
 
 class EpisodeSampler:
@@ -125,10 +157,7 @@ class EpisodeSampler:
         return self.n_episodes
 
     def __iter__(self) -> Iterator[Task]:
-        rng = np.random.default_rng(self._seed)
-        episodes = range(self.n_episodes) if self.n_episodes is not None else iter(int, 1)
-        for _ in episodes:
-            yield self._draw(rng)
+        return _ResumableStream(self._seed, lambda rng, _: self._draw(rng), self.n_episodes)
 
     def _draw(self, rng: np.random.Generator) -> Task:
         chosen = rng.choice(self.classes_.shape[0], size=self.n_way, replace=False)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit
 
-from ._sampler import _check_positive_int, _class_index, _episode_seed
+from ._sampler import _check_positive_int, _class_index, _episode_seed, _ResumableStream
 from ._task import Task, _as_samples, _as_targets
 
 
@@ -138,22 +138,18 @@ class GroupedTasks:
         return len(self._rows) * self.n_passes
 
     def __iter__(self) -> Iterator[Task]:
-        rng = np.random.default_rng(self._seed)
-        if not self._rows:  # no groups: an endless pass over nothing would never return
-            return
-        passes = range(self.n_passes) if self.n_passes is not None else iter(int, 1)
-        for _ in passes:
-            for group, rows, descriptor in zip(self.groups_, self._rows, self.descriptors):
-                s, q = _split_rows(
-                    self.y[rows],
-                    self.n_support,
-                    self.stratify,
-                    rng,
-                    f"task (group) {group.tolist()!r}",
-                )
-                yield Task(
-                    self.X[rows[s]], self.y[rows[s]], self.X[rows[q]], self.y[rows[q]], descriptor
-                )
+        n_groups = len(self._rows)
+        n_items = 0 if not n_groups else None if self.n_passes is None else n_groups * self.n_passes
+        return _ResumableStream(self._seed, self._task, n_items)
+
+    def _task(self, rng: np.random.Generator, index: int) -> Task:
+        """The ``index``-th task of the iteration: group ``index % n_groups``, split anew."""
+        k = index % len(self._rows)
+        group, rows, descriptor = self.groups_[k], self._rows[k], self.descriptors[k]
+        s, q = _split_rows(
+            self.y[rows], self.n_support, self.stratify, rng, f"task (group) {group.tolist()!r}"
+        )
+        return Task(self.X[rows[s]], self.y[rows[s]], self.X[rows[q]], self.y[rows[q]], descriptor)
 
 
 def tasks_from_groups(
