@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
         + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     out = Path(args.output or Path(__file__).parent / "results" / "conv4_layout.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=2))
     return record
 

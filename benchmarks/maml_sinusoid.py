@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
             )
             print(
                 f"{method:8s} K={k:2d}  MSE {score.mean:.3f} ± {score.ci95:.3f}"
-                f"  (published {published})  {seconds / 60:.1f} min",
+                f"{f'  (published {published})' if published is not None else ''}"
+                f"  {seconds / 60:.1f} min",
                 flush=True,
             )
     record = {

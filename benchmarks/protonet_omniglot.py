@@ -60,13 +60,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
 
     tic = time.perf_counter()
-    untrained = evaluate(ProtoNetClassifier(**params), test_tasks)
+    untrained = evaluate(ProtoNetClassifier(**params), test_tasks, n_tasks=None)
     eval_seconds = time.perf_counter() - tic
 
     tic = time.perf_counter()
     model = ProtoNetClassifier(**params).meta_fit(X_train, y_train)
     train_seconds = time.perf_counter() - tic
-    trained = evaluate(model, test_tasks)
+    trained = evaluate(model, test_tasks, n_tasks=None)
 
     setting = f"{args.n_way}-way {args.n_shot}-shot"
     print(

@@ -142,7 +142,7 @@ def run_setting(setting, n_earlier, n_trials, n_seeds, n_configs, workdir):
         print(
             setting,
             target,
-            {s: np.median([c[-1] for c in curves[s][target]]) for s in curves},
+            {s: round(float(np.median([c[-1] for c in curves[s][target]])), 4) for s in curves},
             flush=True,
         )
 
@@ -187,7 +187,7 @@ def summarise(curves, families, n_trials):
             "share_reaching_cold_final": float(np.mean(np.asarray(reach) <= n_trials)),
             **{
                 f"median_regret_after_{k}": float(np.median(regret[:, k - 1]))
-                for k in (1, 3, n_trials)
+                for k in sorted({1, min(3, n_trials), n_trials})
             },
         }
     return summary
@@ -259,6 +259,7 @@ def main():
         "wall_seconds": time.perf_counter() - tic,
         "results": results,
     }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(record, indent=1))
     plot(results, args.output.with_suffix(".png"))
     report(results)

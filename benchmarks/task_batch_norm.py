@@ -1,5 +1,7 @@
-"""Forward and backward time of `TaskBatchNorm`'s two ways to normalise with the
-statistics of every row of the batch (the transductive embedding of an episode).
+"""Forward and backward time of TaskBatchNorm's two transductive normalisations.
+
+Both normalise with the statistics of every row of the batch (the transductive
+embedding of an episode).
 
 * ``reference_rows``: the reference-row path with all rows as reference rows
   (`_ReferenceBatchNorm`: per-channel sums for the statistics, ATen's eval-mode batch

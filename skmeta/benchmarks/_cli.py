@@ -461,9 +461,10 @@ def _school(args: argparse.Namespace, on_mark: Callable) -> tuple[dict[str, Any]
 def _record_name(args: argparse.Namespace) -> str:
     """The record's default file name (without ``.json``) for these arguments.
 
-    Every option that changes what is trained is in the name (training ways and queries
-    when not the defaults, each ``--param``), so a variant never overwrites the record of
-    the plain run.
+    Every option that changes what is trained or scored is in the name (training ways and
+    queries and validation episodes when not the defaults, each ``--param``; for School
+    the sharing penalty, splits and budget when not the defaults), so a variant never
+    overwrites the record of the plain run.
 
     >>> from skmeta.benchmarks._cli import _parser
     >>> _record_name(_parser().parse_args(["omniglot", "--estimator", "matching"]))
@@ -480,11 +481,20 @@ def _record_name(args: argparse.Namespace) -> str:
             train += f"_train{args.train_n_way}way"
         if args.train_n_query != 15:
             train += f"_{args.train_n_query}query"
+        if args.validation_episodes:
+            train += f"_val{args.validation_episodes}"
         setting = f"{args.estimator}_{args.n_way}w{args.n_shot}s{train}"
         return f"omniglot_{setting}_{args.budget_minutes:g}min{extra}"
     if args.benchmark == "sinusoid":
         return f"sinusoid_{args.estimator}_k{args.n_shot}_{args.budget_minutes:g}min{extra}"
-    return f"school_{args.estimator}"
+    school = f"school_{args.estimator}"
+    if args.sharing_penalty:
+        school += f"_sharing{args.sharing_penalty:g}"
+    if args.n_splits != 10:
+        school += f"_{args.n_splits}splits"
+    if args.budget_minutes != 5.0:  # a budget can stop the run after fewer splits
+        school += f"_{args.budget_minutes:g}min"
+    return school
 
 
 def _plot(record: dict[str, Any], path: str) -> None:
@@ -506,12 +516,14 @@ def _plot(record: dict[str, Any], path: str) -> None:
     else:
         fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.8))
         history = results["meta_history"]
-        minutes = np.cumsum([h["seconds"] for h in history]) / 60
+        # the updates' own time (the score panel's minutes also count sampling and
+        # checkpoints): plot against meta-updates, not a second time axis
+        updates = np.arange(1, len(history) + 1)
         loss = np.array([h["loss"] for h in history])
         window = max(1, len(loss) // 50)
         smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax_loss.plot(minutes[window - 1 :], smooth)
-        ax_loss.set_xlabel("meta-training time (min)")
+        ax_loss.plot(updates[window - 1 :], smooth)
+        ax_loss.set_xlabel("meta-updates")
         ax_loss.set_ylabel(f"meta-training loss (running mean of {window})")
         curve = results["curve"]
         metric = curve[-1]["metric"]
