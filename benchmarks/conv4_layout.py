@@ -26,16 +26,14 @@ Reported: median milliseconds per step of each version and its ratio to the firs
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from skmeta.benchmarks import environment, write_record
 from skmeta.nn import Conv4
 
 
@@ -118,16 +116,11 @@ def main(argv: list[str] | None = None) -> dict:
     record = {
         "benchmark": "conv4_layout",
         "results": results,
-        "repeats": args.repeats,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "machine": platform.processor() or platform.machine(),
-        "command": "OMP_NUM_THREADS=1 python benchmarks/conv4_layout.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "config": vars(args),
+        **environment("cpu"),
     }
     out = Path(args.output or Path(__file__).parent / "results" / "conv4_layout.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    write_record(record, out)
     return record
 
 

@@ -18,8 +18,9 @@ that all three methods compute exactly the same function. Reported: median tasks
 second over repeats (methods run round-robin, each repeat in a fresh subprocess), peak
 resident memory above the pre-training baseline, and ratios.
 
-Run::
+Run (``higher`` is not a dependency of skmeta: install it first)::
 
+    pip install higher==0.2.1
     OMP_NUM_THREADS=1 python benchmarks/maml_speed.py
 """
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import statistics
 import subprocess
@@ -35,9 +35,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+
+from skmeta.benchmarks import environment, write_record
 
 
 def _tasks(config: str, n: int) -> list:
@@ -214,18 +215,11 @@ def main(argv: list[str] | None = None) -> dict:
             "transductive": True,
         },
         "results": results,
-        "versions": {
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {"platform": platform.platform(), "torch_threads": torch.get_num_threads()},
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **environment("cpu"),
     }
     default = Path(__file__).parent / "results" / "maml_speed.json"
     out = Path(args.output) if args.output else default
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2))
+    write_record(record, out)
     print(f"record written to {out}")
     return record
 

@@ -16,8 +16,6 @@ It prints a table and writes ``benchmarks/results/multitask_speed.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import numpy as np
 import torch
 from sklearn.preprocessing import StandardScaler
 
-import skmeta
+from skmeta.benchmarks import environment, write_record
 from skmeta.datasets import load_school
 from skmeta.multitask import MultiTaskNetwork, MultiTaskRegressor
 from skmeta.multitask._training import TaskBatches
@@ -122,15 +120,9 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "multitask_speed",
         "config": vars(args),
         "results": rows,
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
-        "machine": {"platform": platform.platform(), "threads": args.threads},
+        **environment("cpu"),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record, indent=2))
+    write_record(record, Path(args.output))
     return record
 
 

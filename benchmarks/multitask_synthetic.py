@@ -22,15 +22,13 @@ It prints the tables and writes ``benchmarks/results/multitask_synthetic.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import r2_score
 
-import skmeta
+from skmeta.benchmarks import environment, write_record
 from skmeta.multitask import MultiTaskRegressor, make_task_family, transfer_report
 from skmeta.tasks import tasks_from_groups
 
@@ -115,14 +113,9 @@ def main(argv: list[str] | None = None) -> dict:
         "metric": "R2 on held-out rows, mean over seeds",
         "results": table,
         "transfer_reports": reports,
-        "versions": {
-            "skmeta": skmeta.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
+        **environment("cpu"),
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(record, indent=2))
+    write_record(record, Path(args.output))
     return record
 
 

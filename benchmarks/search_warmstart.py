@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ import numpy as np
 import optuna
 
 from skmeta import MAMLRegressor, ProtoNetClassifier
+from skmeta.benchmarks import environment, write_record
 from skmeta.datasets import LinearTasks, load_omniglot
 from skmeta.search import MetaSearch, WarmStart, open_storage
 from skmeta.tasks import EpisodeSampler
@@ -251,16 +251,13 @@ def main():
         }
     record = {
         "benchmark": "search_warmstart",
-        "command": "OMP_NUM_THREADS=1 python benchmarks/search_warmstart.py --setting "
-        + " ".join(args.setting),
-        "machine": platform.platform(),
-        "python": platform.python_version(),
-        "optuna": optuna.__version__,
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "wall_seconds": time.perf_counter() - tic,
         "results": results,
+        **environment("cpu"),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=1))
+    record["versions"]["optuna"] = optuna.__version__
+    write_record(record, args.output)
     plot(results, args.output.with_suffix(".png"))
     report(results)
 
