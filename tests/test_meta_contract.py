@@ -388,3 +388,19 @@ def test_a_task_stream_saves_and_restores_its_position(kind):
     for want, got in zip(expected, (next(restored) for _ in range(5))):
         np.testing.assert_array_equal(want.X_support, got.X_support)
         np.testing.assert_array_equal(want.y_query, got.y_query)
+
+
+def test_checkpoint_history_round_trips_as_columns():
+    from skmeta.base import _history_columns, _history_rows
+
+    history = [
+        {"iteration": 1, "loss": 0.5, "time": 0.1},
+        {"iteration": 2, "loss": 0.25, "time": 0.1, "val_score": 0.75, "meta_lr": 1e-3},
+    ]
+    columns = _history_columns(history)
+    assert isinstance(columns["table"], torch.Tensor)
+    restored = _history_rows(columns)
+    assert restored == history and isinstance(restored[1]["iteration"], int)
+    assert _history_rows(_history_columns([])) == []
+    odd = [{"iteration": 1, "note": "text"}]  # anything but numbers stays a list
+    assert _history_columns(odd) is odd and _history_rows(odd) is odd
