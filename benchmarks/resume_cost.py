@@ -20,9 +20,12 @@ Three measurements, Omniglot (Vinyals train split, 28x28), one thread:
    replay's share shows in minutes rather than hours;
 3. from the records of earlier runner runs in ``benchmarks/results/``: training minutes
    against the time the meta-updates themselves took (``meta_history_``'s ``time``), the
-   share lost outside them.
+   share lost outside them;
+4. saving and loading a checkpoint's ``meta_history_`` of 28,000 records (a 60-minute
+   run's) as a list of dicts, as checkpoints held it before, and as the columns they
+   hold now (``torch.load(..., weights_only=True)``; minimum of 7).
 
-Run (about 6 minutes)::
+Run (about 4 minutes)::
 
     OMP_NUM_THREADS=1 python benchmarks/resume_cost.py
 
@@ -127,6 +130,36 @@ def runs(X: np.ndarray, y: np.ndarray, n_updates: int, segment: int, tmp: Path) 
     return out
 
 
+def history_round_trip(n_records: int = 28000, repeats: int = 7) -> dict:
+    """Milliseconds to save and load a checkpoint's history: list of dicts vs columns."""
+    import io
+
+    from skmeta.base import _history_columns, _history_rows
+
+    history = [
+        {"iteration": i + 1, "loss": 1.0 / (i + 1), "accuracy": 0.5, "time": 0.1}
+        | ({"val_score": 0.9} if i % 100 == 0 else {})
+        for i in range(n_records)
+    ]
+    out = {}
+    for name, (encode, decode) in {
+        "list of dicts (before)": (lambda h: h, lambda h: h),
+        "columns (now)": (_history_columns, _history_rows),
+    }.items():
+        save, load = [], []
+        for _ in range(repeats):
+            buffer = io.BytesIO()
+            tic = time.perf_counter()
+            torch.save({"history": encode(history)}, buffer)
+            save.append(time.perf_counter() - tic)
+            buffer.seek(0)
+            tic = time.perf_counter()
+            assert decode(torch.load(buffer, weights_only=True)["history"]) == history
+            load.append(time.perf_counter() - tic)
+        out[name] = {"save_ms": 1e3 * min(save), "load_ms": 1e3 * min(load)}
+    return out
+
+
 def from_records() -> dict:
     """Training minutes of earlier runner records against their meta-updates' own time."""
     out = {}
@@ -172,10 +205,19 @@ def main(argv: list[str] | None = None) -> dict:
             f"   {name:55s} {r['training_minutes']:6.1f} min, updates "
             f"{r['meta_update_minutes']:6.1f} min ({100 * r['share_outside_updates']:.0f}% outside)"
         )
+    print("4. A checkpoint's meta_history_ of 28,000 records: save and load")
+    history = history_round_trip()
+    for name, r in history.items():
+        print(f"   {name:24s} save {r['save_ms']:.0f} ms, load {r['load_ms']:.0f} ms")
     record = {
         "benchmark": "resume_cost",
         "config": vars(args),
-        "results": {"draw_costs": costs, "runs": timed, "runner_records": records},
+        "results": {
+            "draw_costs": costs,
+            "runs": timed,
+            "runner_records": records,
+            "history_round_trip": history,
+        },
         **environment("cpu"),
     }
     write_record(record, Path(args.output))
