@@ -689,12 +689,6 @@ class MetaEstimatorMixin:
                 _check_group_classes(source.y, [source.y[rows] for rows in source._rows])
         else:
             source = self._episode_sampler(tasks, y, seed)
-        endless = (isinstance(source, EpisodeSampler) and source.n_episodes is None) or (
-            isinstance(source, GroupedTasks) and source.n_passes is None
-        )
-        if endless:
-            # an endless stream of Tasks whose position a checkpoint saves (O(1) resume)
-            return iter(source)
         return iter_tasks(source, n_shot=n_shot, random_state=seed)
 
     def _validation_list(

@@ -366,6 +366,11 @@ def test_resuming_restores_the_task_stream_without_replaying_it(pool, tmp_path, 
     monkeypatch.undo()
     straight = ProtoNetClassifier(n_meta_iterations=33, n_query=5, random_state=0).meta_fit(X, y)
     assert _params_equal(straight.meta_params_, resumed.meta_params_)
+    # an endless sampler passed as the tasks is resumed the same way
+    sampler = Sampler(X, y, n_way=5, n_shot=1, n_query=5, random_state=0)
+    path = tmp_path / "sampler.ckpt"
+    ProtoNetClassifier(n_meta_iterations=30, n_query=5).meta_fit(sampler, checkpoint=path)
+    assert isinstance(torch.load(path, weights_only=True)["stream"], str)
 
 
 @pytest.mark.parametrize("kind", ["episodes", "groups"])

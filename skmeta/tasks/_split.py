@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit
 
-from ._sampler import _check_positive_int, _class_index, _episode_seed, _ResumableStream
+from ._sampler import (
+    EpisodeSampler,
+    _check_positive_int,
+    _class_index,
+    _episode_seed,
+    _ResumableStream,
+)
 from ._task import Task, _as_samples, _as_targets
 
 
@@ -298,7 +304,9 @@ def iter_tasks(
     A finite, re-iterable collection (a list, a sampler with ``n_episodes``) is cycled
     over; an endless sampler is read as it comes; a one-shot iterator stops when it is
     exhausted. ``(X, y)`` pairs are split into support and query anew on each pass
-    (``n_shot`` per class for class labels, half of the rows otherwise).
+    (``n_shot`` per class for class labels, half of the rows otherwise). An endless
+    `EpisodeSampler` or `GroupedTasks` is read through its own iterator, which can save
+    and restore its position (what a checkpoint of ``meta_fit`` keeps).
 
     Examples
     --------
@@ -320,6 +328,16 @@ def iter_tasks(
             f"(X, y, groups); got {type(tasks).__name__}. To meta-train on a labelled pool, "
             "call meta_fit(X, y) or meta_fit(X, y, groups)."
         )
+    endless = (isinstance(tasks, EpisodeSampler) and tasks.n_episodes is None) or (
+        isinstance(tasks, GroupedTasks) and tasks.n_passes is None
+    )
+    if endless:
+        return iter(tasks)
+    return _cycled(tasks, n_shot, random_state)
+
+
+def _cycled(tasks: Iterable[Any], n_shot: int | None, random_state: Any) -> Iterator[Task]:
+    """`iter_tasks` for collections that are cycled over or read once."""
     rng = np.random.default_rng(_episode_seed(random_state))
     one_shot = iter(tasks) is tasks
     while True:
