@@ -542,9 +542,11 @@ class MetaEstimatorMixin:
         self._validate_params()
         with _unchanged_on_error(self):  # a rejected support set keeps the last adaptation
             X, y = self._validate_support(X, y)
-            self._check_feature_names()
+            # the prior file is read once per fit: for the column check and for θ
+            prior = None if hasattr(self, "meta_params_") else self._loaded_prior()
+            self._check_feature_names(prior)
             device = resolve_device(self.device)
-            params = self._prior_params(X.shape[1:], device)
+            params = self._prior_params(X.shape[1:], device, prior)
             X_t = self._to_tensor(X, device)
             y_t = torch.as_tensor(y, device=device)
             with torch.no_grad():
@@ -552,20 +554,19 @@ class MetaEstimatorMixin:
             self.device_ = device
         return self
 
-    def _check_feature_names(self) -> None:
-        """The support set's columns against those of meta-training (or of the prior),
-        as scikit-learn checks ``predict``'s against ``fit``'s."""
+    def _check_feature_names(self, prior: Prior | None) -> None:
+        """The support set's columns against those of meta-training (or of ``prior``, the
+        ``prior`` parameter read), as scikit-learn checks ``predict``'s against ``fit``'s."""
         if hasattr(self, "meta_params_"):
             meta = getattr(self, "_meta_feature_names", None)
-        elif self.prior is not None:
-            prior = self.prior if isinstance(self.prior, Prior) else Prior.load(self.prior)
+        elif prior is not None:
             meta = prior.feature_names
         else:
             return  # a fresh network has nothing to match
         names = getattr(self, "feature_names_in_", None)
         names = None if names is None else names.tolist()
         if meta is not None and names is not None and names != meta:
-            moved = sorted(set(names) & set(meta)) == sorted(names) == sorted(meta)
+            moved = sorted(names) == sorted(meta)  # the same columns, in another order
             raise ValueError(
                 f"The prior was meta-trained on the columns {meta[:6]}"
                 f"{'...' if len(meta) > 6 else ''}, but X has the columns {names[:6]}"
@@ -686,7 +687,7 @@ class MetaEstimatorMixin:
                 tasks, y, groups, self._n_support(), n_passes=None, random_state=seed
             )
             if self._is_classifier:
-                _check_group_classes(source.y, [source.y[rows] for rows in source._rows])
+                _check_group_classes([source.y[rows] for rows in source._rows])
         else:
             source = self._episode_sampler(tasks, y, seed)
         return iter_tasks(source, n_shot=n_shot, random_state=seed)
@@ -746,13 +747,21 @@ class MetaEstimatorMixin:
         net_shape: tuple[int, ...],
         input_shape: tuple[int, ...],
         device: torch.device,
+        prior: Prior | None = None,
     ) -> dict[str, torch.Tensor]:
-        """θ to start from: the ``prior`` parameter if given, else the fresh network's."""
+        """θ to start from: the ``prior`` parameter if given, else the fresh network's.
+        ``prior`` is that parameter already read (`_loaded_prior`); None reads it."""
         fresh = self._meta_parameters(network)
-        if self.prior is None:
+        prior = prior if prior is not None else self._loaded_prior()
+        if prior is None:
             return fresh
-        prior = self.prior if isinstance(self.prior, Prior) else Prior.load(self.prior)
         return self._params_from_prior(prior, fresh, net_shape, input_shape, device)
+
+    def _loaded_prior(self) -> Prior | None:
+        """The ``prior`` parameter as a `Prior` (read from its file for a path), or None."""
+        if self.prior is None or isinstance(self.prior, Prior):
+            return self.prior
+        return Prior.load(self.prior)
 
     def _params_from_prior(
         self,
@@ -773,9 +782,10 @@ class MetaEstimatorMixin:
         }
 
     def _prior_params(
-        self, input_shape: tuple[int, ...], device: torch.device
+        self, input_shape: tuple[int, ...], device: torch.device, prior: Prior | None = None
     ) -> dict[str, torch.Tensor]:
-        """θ that `fit` adapts from; builds the network on first use."""
+        """θ that `fit` adapts from; builds the network on first use. ``prior``: the
+        ``prior`` parameter already read, if it was (see `_initial_params`)."""
         if hasattr(self, "meta_params_"):
             self._check_architecture()
             if tuple(self._network_input_shape(tuple(input_shape))) != tuple(self.net_input_shape_):
@@ -792,7 +802,7 @@ class MetaEstimatorMixin:
         with _seeded(seed, device):
             network, net_shape = self._build_network(tuple(input_shape), self._n_outputs())
         self.network_, self.net_input_shape_ = network.to(device), net_shape
-        return self._initial_params(self.network_, net_shape, tuple(input_shape), device)
+        return self._initial_params(self.network_, net_shape, tuple(input_shape), device, prior)
 
     def _validate_X(self, X: Any, reset: bool) -> np.ndarray:
         """Validate inputs: 2-D through sklearn (feature names, n_features_in_), or images."""
@@ -883,8 +893,9 @@ class MetaEstimatorMixin:
         )
 
         # The stream's position after loop.start meta-updates, for the checkpoint (None:
-        # the stream cannot tell, and a resumed run replays it).
-        position = data.stream.get_state if _resumable(data.stream) else lambda: None
+        # no checkpoint, or the stream cannot tell and a resumed run replays it).
+        keep = checkpoint is not None and _resumable(data.stream)
+        position = data.stream.get_state if keep else lambda: None
 
         def save(rng_state: torch.Tensor) -> None:
             if checkpoint is not None:
@@ -1289,7 +1300,7 @@ def _fast_forward(stream: Iterator[Any], n_items: int, saved: str | None) -> Non
         next(stream, None)
 
 
-def _check_group_classes(y: np.ndarray, per_group: list[np.ndarray]) -> None:
+def _check_group_classes(per_group: list[np.ndarray]) -> None:
     """Classification tasks need two classes: refuse groups that each hold one (e.g.
     ``groups=y``), and warn about some that do."""
     single = [i for i, labels in enumerate(per_group) if np.unique(labels).shape[0] < 2]
