@@ -41,6 +41,23 @@ def test_task_rejects_bad_input(kwargs, match):
         Task(**kwargs)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_pool_check_finds_one_non_finite_value_and_passes_overflowing_finite_ones(bad):
+    # the check sums the pool first; a sum that overflows must not refuse finite values
+    big = np.full((40, 2), np.finfo(np.float32).max / 4, dtype=np.float32)
+    y = np.repeat([0, 1], 20)
+    assert EpisodeSampler(big, y, n_way=2, n_shot=1, n_query=1).X is big
+    with np.errstate(over="ignore"):
+        assert np.isinf(big.sum())
+    # one bad value among cancelling infinities or huge sums is still found
+    for pool in (big.copy(), np.zeros((40, 2), dtype=np.float64)):
+        pool[17, 1] = bad
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            EpisodeSampler(pool, y, n_way=2, n_shot=1, n_query=1)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        EpisodeSampler(np.zeros((40, 2)), np.where(np.arange(40) == 3, bad, y), n_way=2)
+
+
 def test_episode_sampler_draws_n_way_k_shot_with_relabelling():
     X = np.arange(200.0).reshape(100, 2)
     y = np.repeat(np.array(["a", "b", "c", "d", "e"]), 20)
