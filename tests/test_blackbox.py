@@ -10,7 +10,7 @@ import torch
 from sklearn.base import clone
 
 from skmeta import BlackBoxClassifier, BlackBoxRegressor
-from skmeta.blackbox._cnp import _DotAttention
+from skmeta.blackbox._cnp import _MultiHeadAttention
 from skmeta.datasets import SinusoidTasks
 
 
@@ -92,12 +92,14 @@ def test_attentive_regressor_learns_and_reads_its_own_task_only():
         )
 
     untrained = BlackBoxRegressor(aggregation="attention", random_state=0)
-    trained = clone(untrained).set_params(n_meta_iterations=300, meta_lr=3e-3)
+    trained = clone(untrained).set_params(n_meta_iterations=600)
     trained.meta_fit(SinusoidTasks(n_support=10, random_state=0))
-    assert {"attention.query.weight", "attention.key.weight"} <= set(trained.meta_params_)
-    assert query_mse(trained) < 0.7 * query_mse(untrained)
+    assert {"attention.query.weight", "attention.key.weight", "attention.value.weight"} <= set(
+        trained.meta_params_
+    )
+    assert query_mse(trained) < 0.3 * query_mse(untrained)
     # Within a meta-batch, a query attends to its own task's support rows only.
-    attention = _DotAttention(4, 8)
+    attention = _MultiHeadAttention(4, 8, 2)
     rng = torch.Generator().manual_seed(0)
     z_q, z_s, r = (torch.randn(n, d, generator=rng) for n, d in [(6, 4), (10, 4), (10, 8)])
     task_q, task_s = torch.tensor([0, 0, 0, 1, 1, 1]), torch.tensor([0] * 5 + [1] * 5)
@@ -108,6 +110,51 @@ def test_attentive_regressor_learns_and_reads_its_own_task_only():
     after = attention(z_q, z_s2, r2, allowed)
     torch.testing.assert_close(after[:3], before[:3])
     assert not torch.allclose(after[3:], before[3:])
+
+
+def test_each_head_attends_with_its_own_slice_of_the_projections():
+    # Two heads over width 8: head j compares the j-th halves of W_q f(x*) and W_k f(x_i)
+    # and averages the j-th half of W_v r_i; the heads' outputs are concatenated.
+    torch.manual_seed(0)
+    attention = _MultiHeadAttention(3, 8, 2)
+    z_q, z_s, r = torch.randn(5, 3), torch.randn(7, 3), torch.randn(7, 8)
+    allowed = torch.ones(5, 7, dtype=torch.bool)
+    allowed[0, :4] = False
+    with torch.no_grad():
+        q, k, v = attention.query(z_q), attention.key(z_s), attention.value(r)
+        expected = []
+        for head in (slice(0, 4), slice(4, 8)):
+            scores = q[:, head] @ k[:, head].T / 2.0
+            weights = torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=1)
+            expected.append(weights @ v[:, head])
+        torch.testing.assert_close(attention(z_q, z_s, r, allowed), torch.cat(expected, 1))
+
+
+@pytest.mark.parametrize("Est", [BlackBoxRegressor, BlackBoxClassifier])
+def test_n_heads_must_divide_embed_dim_and_fixes_the_prior(Est):
+    X, y = _blob_tasks()
+    if Est is BlackBoxRegressor:
+        tasks = (SinusoidTasks(random_state=0),)
+        support = (np.zeros((3, 1)), np.zeros(3))
+    else:
+        tasks, support = (X, y), (X[:10], y[:10])
+    bad = Est(aggregation="attention", embed_dim=12, n_heads=8, n_meta_iterations=1)
+    with pytest.raises(ValueError, match="n_heads=8 must divide embed_dim=12"):
+        bad.meta_fit(*tasks)
+    est = Est(aggregation="attention", n_heads=4, n_meta_iterations=2, random_state=0)
+    est.meta_fit(*tasks)
+    # the heads split the same weights another way: a prior of 4 heads is not one of 2
+    with pytest.raises(ValueError, match="n_heads=4"):
+        Est(aggregation="attention", n_heads=2, prior=est.export_prior()).fit(*support)
+    Est(aggregation="attention", n_heads=4, prior=est.export_prior()).fit(*support)
+    with pytest.raises(ValueError, match="meta-trained with n_heads=4"):
+        est.set_params(n_heads=2).fit(*support)
+    # without attention the heads are unused: changing them changes nothing
+    mean = Est(n_meta_iterations=2, random_state=0).meta_fit(*tasks)
+    before = mean.fit(*support).predict(support[0])
+    np.testing.assert_array_equal(
+        mean.set_params(n_heads=3).fit(*support).predict(support[0]), before
+    )
 
 
 def test_prior_of_a_mean_cnp_is_refused_by_an_attentive_one(sinusoid_regressor):
@@ -143,7 +190,7 @@ def test_attentive_classifier_learns_and_summarises_each_class_apart():
     assert accuracy(trained) > accuracy(untrained) + 0.1
     # A class's summary reads that class's support rows only, and with one shot per class
     # it is that row's representation: the mean.
-    attention = _DotAttention(4, 8)
+    attention = _MultiHeadAttention(4, 8, 2)
     rng_t = torch.Generator().manual_seed(0)
     z_q, z_s, r = (torch.randn(n, d, generator=rng_t) for n, d in [(6, 4), (9, 4), (9, 8)])
     y_s = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
@@ -156,7 +203,9 @@ def test_attentive_classifier_learns_and_summarises_each_class_apart():
     torch.testing.assert_close(after[:, [0, 2]], before[:, [0, 2]])
     assert not torch.allclose(after[:, 1], before[:, 1])
     one_shot = (torch.arange(3).unsqueeze(0) == torch.arange(3).unsqueeze(1)).unsqueeze(1)
-    torch.testing.assert_close(attention(z_q, z_s[:3], r[:3], one_shot), r[:3].expand(6, 3, 8))
+    with torch.no_grad():
+        values = attention.value(r[:3])
+    torch.testing.assert_close(attention(z_q, z_s[:3], r[:3], one_shot), values.expand(6, 3, 8))
 
 
 def test_prior_of_a_mean_classifier_is_refused_by_an_attentive_one():

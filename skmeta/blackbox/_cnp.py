@@ -36,32 +36,44 @@ def _task_of_rows(tasks: list[PreparedTask], part: str) -> torch.Tensor:
     return rows.to(getattr(tasks[0], part).device)
 
 
-class _DotAttention(nn.Module):
-    """Scaled dot-product attention of queries over support rows, within each group.
+class _MultiHeadAttention(nn.Module):
+    """Multi-head scaled dot-product attention of queries over support rows, within each
+    group.
 
     The deterministic path of the Attentive Neural Process (Kim et al., 2019): a query x*
-    reads r*(x*) = Σ_i softmax_i(⟨W_q f(x*), W_k f(x_i)⟩ / √d) r_i from the representations
-    r_i of the support rows it may see, instead of their plain mean.
+    reads, in each head j, r*_j(x*) = Σ_i softmax_i(⟨W_q^j f(x*), W_k^j f(x_i)⟩ / √d_j)
+    W_v^j r_i from the representations r_i of the support rows it may see; the heads'
+    outputs are concatenated (width ``dim``, d_j = dim / n_heads).
 
     ``allowed`` says which rows a query may see: a boolean mask of shape (n_query,
-    n_support) gives one summary per query, shape (n_query, d) (the regressor: rows of the
-    query's own task); a mask of shape (n_groups, 1, n_support) gives one summary per query
-    and group, shape (n_query, n_groups, d) (the classifier: rows of each class). Every
-    query must see at least one row of each group.
+    n_support) gives one summary per query, shape (n_query, dim) (the regressor: rows of
+    the query's own task); a mask of shape (n_groups, 1, n_support) gives one summary per
+    query and group, shape (n_query, n_groups, dim) (the classifier: rows of each class).
+    Every query must see at least one row of each group.
     """
 
-    def __init__(self, width: int, dim: int) -> None:
+    def __init__(self, width: int, dim: int, n_heads: int) -> None:
         super().__init__()
+        self.n_heads = n_heads
         self.query = nn.Linear(width, dim)
         self.key = nn.Linear(width, dim)
+        self.value = nn.Linear(dim, dim)
 
     def forward(
         self, z_q: torch.Tensor, z_s: torch.Tensor, r: torch.Tensor, allowed: torch.Tensor
     ) -> torch.Tensor:
-        q, k = self.query(z_q), self.key(z_s)
-        scores = (q @ k.T / q.shape[1] ** 0.5).masked_fill(~allowed, float("-inf"))
-        summaries = torch.softmax(scores, dim=-1) @ r
-        return summaries if allowed.dim() == 2 else summaries.transpose(0, 1)
+        # Heads lead: q (h, n_query, d_j), k and v (h, n_support, d_j).
+        q, k, v = (
+            lin(x).unflatten(1, (self.n_heads, -1)).transpose(0, 1)
+            for lin, x in ((self.query, z_q), (self.key, z_s), (self.value, r))
+        )
+        grouped = allowed.dim() == 3
+        mask = allowed if grouped else allowed.unsqueeze(0)  # (groups, n_query or 1, n_support)
+        scores = (q @ k.transpose(1, 2) / q.shape[-1] ** 0.5).unsqueeze(1)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+        out = weights @ v.unsqueeze(1)  # (h, groups, n_query, d_j)
+        out = out.permute(2, 1, 0, 3).flatten(2)  # (n_query, groups, dim)
+        return out if grouped else out.squeeze(1)
 
 
 class _CNPNetwork(nn.Module):
@@ -99,8 +111,10 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
         "hidden_layer_sizes": ["array-like"],
         "embed_dim": [Interval(Integral, 1, None, closed="left")],
         "transductive": ["boolean"],
+        "aggregation": [StrOptions({"mean", "attention"})],
+        "n_heads": [Interval(Integral, 1, None, closed="left")],
     }
-    _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes")
+    _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes", "aggregation")
     _label_width = 0
     _decoder_outputs = 1
 
@@ -113,10 +127,50 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
         )
         width = _embedding_width(features, shape)
         encoder = MLP(width + self._label_width, hidden, self.embed_dim)
-        decoder = MLP(width + self.embed_dim, hidden, self._decoder_outputs)
-        attentive = getattr(self, "aggregation", "mean") == "attention"
-        attention = _DotAttention(width, self.embed_dim) if attentive else None
+        attention = None
+        if self.aggregation == "attention":
+            if self.embed_dim % self.n_heads:
+                raise ValueError(
+                    f"n_heads={self.n_heads} must divide embed_dim={self.embed_dim}: each "
+                    "attention head reads an equal slice of the representations. Choose "
+                    f"n_heads among the divisors of {self.embed_dim}, or change embed_dim."
+                )
+            attention = _MultiHeadAttention(width, self.embed_dim, self.n_heads)
+        summary = self.embed_dim * (2 if attention is not None else 1)
+        decoder = MLP(width + summary, hidden, self._decoder_outputs)
         return _CNPNetwork(features, encoder, decoder, attention), shape
+
+    def _architecture_config(self) -> dict[str, Any]:
+        config = super()._architecture_config()
+        if self.aggregation == "attention":
+            # n_heads changes no parameter's shape, only how the heads split them.
+            config["n_heads"] = self.n_heads
+        return config
+
+    def _params_from_prior(self, prior, fresh, net_shape, input_shape, device, config=None):
+        config = self._architecture_config() if config is None else config
+        theirs = (prior.config or {}).get("n_heads")
+        if (
+            prior.estimator == type(self).__name__
+            and "n_heads" in config
+            and theirs not in (None, config["n_heads"])
+        ):
+            raise ValueError(
+                f"The prior was meta-trained with n_heads={theirs!r} (this estimator: "
+                f"n_heads={config['n_heads']!r}); its attention weights are split into that "
+                "many heads. Build the estimator with the prior's n_heads."
+            )
+        return super()._params_from_prior(prior, fresh, net_shape, input_shape, device, config)
+
+    def _attentive_summary(self, params, z_q, z_s, r, allowed, means) -> torch.Tensor:
+        """A query's summary under attention: what its heads read from the support rows it
+        may see, beside the plain mean of those rows (the global path that the Attentive
+        Neural Process keeps beside attention, there as its latent path); ``means`` are
+        those means, one per query or, grouped, one per group."""
+        read = self._call("attention", params, z_q, z_s, r, allowed)
+        if means.dim() < read.dim():
+            means = means.unsqueeze(0).expand(read.shape[0], -1, -1)
+        return torch.cat([read, means], dim=-1)
 
     def _call(
         self, part: str, params: dict[str, torch.Tensor], *args: torch.Tensor
@@ -217,18 +271,22 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
     new task is cheap. Without `meta_fit`, the networks are random: a valid but weak
     regressor.
 
-    With ``aggregation="attention"`` each query reads its own summary, an attention-
-    weighted mean of the r_i whose weights compare the query with each support input (the
-    deterministic path of the Attentive Neural Process): the mean summary underfits the
-    support set, attention lets the prediction follow the support points near x*.
+    With ``aggregation="attention"`` each query also reads a summary of its own: in each
+    of ``n_heads`` heads, an attention-weighted mean of the (projected) r_i whose weights
+    compare the query with each support input (the deterministic path of the Attentive
+    Neural Process). The decoder reads it beside the mean r: the mean summary underfits
+    the support set, attention lets the prediction follow the support points near x*.
 
     Parameters
     ----------
     aggregation : {{"mean", "attention"}}, default="mean"
         How the support representations r_i become the summary the decoder reads: their
-        mean (a CNP), or a scaled dot-product attention of the query's features over the
-        support inputs' features (an attentive CNP). Either is invariant to the order of
-        the support set.
+        mean (a CNP), or that mean beside a multi-head scaled dot-product attention of the
+        query's features over the support inputs' features (an attentive CNP). Either is
+        invariant to the order of the support set.
+    n_heads : int, default=8
+        Attention heads (``aggregation="attention"`` only; ignored otherwise). Must divide
+        ``embed_dim``.
     {_CNP_PARAMS_DOC.format(hidden=(128, 128), embed=128, batch=16)}
     Attributes
     ----------
@@ -266,11 +324,6 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
     ((10,), True)
     """
 
-    _parameter_constraints: dict = {
-        **_CNPLearner._parameter_constraints,
-        "aggregation": [StrOptions({"mean", "attention"})],
-    }
-    _architecture_params = (*_CNPLearner._architecture_params, "aggregation")
     _label_width = 1
     _decoder_outputs = 2
 
@@ -278,6 +331,7 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
         self,
         *,
         aggregation: str = "mean",
+        n_heads: int = 8,
         backbone: str | nn.Module = "mlp",
         hidden_layer_sizes: tuple[int, ...] = (128, 128),
         embed_dim: int = 128,
@@ -293,6 +347,7 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
         verbose: int = 0,
     ) -> None:
         self.aggregation = aggregation
+        self.n_heads = n_heads
         self.backbone = backbone
         self.hidden_layer_sizes = hidden_layer_sizes
         self.embed_dim = embed_dim
@@ -315,12 +370,13 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
     def _query_summaries(self, params, z_s, r, task_s, z_q, task_q, n_tasks) -> torch.Tensor:
         """Each query's summary: the mean of its task's r_i, or their attention-weighted
         mean (rows carry the index of their task, so tasks never mix)."""
-        if self.aggregation == "attention":
-            allowed = task_q.unsqueeze(1) == task_s.unsqueeze(0)
-            return self._call("attention", params, z_q, z_s, r, allowed)
         counts = torch.bincount(task_s, minlength=n_tasks).clamp(min=1).to(r.dtype)
         total = r.new_zeros(n_tasks, r.shape[1]).index_add(0, task_s, r)
-        return (total / counts.unsqueeze(1))[task_q]
+        means = (total / counts.unsqueeze(1))[task_q]
+        if self.aggregation == "attention":
+            allowed = task_q.unsqueeze(1) == task_s.unsqueeze(0)
+            return self._attentive_summary(params, z_q, z_s, r, allowed, means)
+        return means
 
     def _decode(self, params, z_q, summary) -> torch.Tensor:
         """Columns (mean, std) for queries ``z_q`` with their tasks' summaries."""
@@ -409,18 +465,23 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
     `fit` is one forward pass over the support set. Without `meta_fit`, the networks are
     random: a valid but weak classifier.
 
-    With ``aggregation="attention"`` each query reads its own summary of each class, an
-    attention-weighted mean of the class's h(f(x_i)) whose weights compare the query with
-    each support example of the class (the Attentive Neural Process's deterministic path,
-    per class). With one shot per class it is the mean; with several, the support
+    With ``aggregation="attention"`` each query also reads its own summary of each class:
+    in each of ``n_heads`` heads, an attention-weighted mean of the class's (projected)
+    h(f(x_i)) whose weights compare the query with each support example of the class (the
+    Attentive Neural Process's deterministic path, per class), beside the class mean r_k.
+    With one shot per class it carries that example alone; with several, the support
     examples most like the query count most.
 
     Parameters
     ----------
     aggregation : {{"mean", "attention"}}, default="mean"
         How a class's support representations become its summary: their mean (a CNP), or
-        a scaled dot-product attention of the query's features over the class's support
-        features (an attentive CNP). Either is invariant to the order of the support set.
+        that mean beside a multi-head scaled dot-product attention of the query's features
+        over the class's support features (an attentive CNP). Either is invariant to the
+        order of the support set.
+    n_heads : int, default=8
+        Attention heads (``aggregation="attention"`` only; ignored otherwise). Must divide
+        ``embed_dim``.
     n_way : int, default=5
         Classes per meta-training episode. `fit` takes any number of classes.
     n_shot : int, default=1
@@ -463,14 +524,13 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
     _parameter_constraints: dict = {
         **_CNPLearner._parameter_constraints,
         **MetaClassifierMixin._episode_constraints,
-        "aggregation": [StrOptions({"mean", "attention"})],
     }
-    _architecture_params = (*_CNPLearner._architecture_params, "aggregation")
 
     def __init__(
         self,
         *,
         aggregation: str = "mean",
+        n_heads: int = 8,
         backbone: str | nn.Module = "mlp",
         n_way: int = 5,
         n_shot: int = 1,
@@ -489,6 +549,7 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
         verbose: int = 0,
     ) -> None:
         self.aggregation = aggregation
+        self.n_heads = n_heads
         self.backbone = backbone
         self.n_way = n_way
         self.n_shot = n_shot
@@ -511,11 +572,12 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
         """The class summaries r_k from the support representations ``r`` = h(f(x_i)): one
         per class, shape (n_classes, d), or under attention one per query and class,
         shape (n_query, n_classes, d)."""
+        means = _class_means(r, y_s, n_classes)
         if self.aggregation == "attention":
             classes = torch.arange(n_classes, device=y_s.device)
             allowed = (y_s.unsqueeze(0) == classes.unsqueeze(1)).unsqueeze(1)
-            return self._call("attention", params, z_q, z_s, r, allowed)
-        return _class_means(r, y_s, n_classes)
+            return self._attentive_summary(params, z_q, z_s, r, allowed, means)
+        return means
 
     def _logits(self, params, z_q, summaries) -> torch.Tensor:
         """logit_k = g([f(x*); r_k]) for every query and class."""
