@@ -373,6 +373,35 @@ def test_resuming_restores_the_task_stream_without_replaying_it(pool, tmp_path, 
     assert isinstance(torch.load(path, weights_only=True)["stream"], str)
 
 
+def test_a_synthetic_task_family_resumes_without_replaying(tmp_path, monkeypatch):
+    from skmeta import BlackBoxRegressor
+    from skmeta.datasets import SinusoidTasks
+
+    tasks = SinusoidTasks(n_support=5, random_state=0)
+    path = tmp_path / "run.ckpt"
+    BlackBoxRegressor(n_meta_iterations=20, meta_batch_size=2, random_state=0).meta_fit(
+        tasks, checkpoint=path
+    )
+    assert isinstance(torch.load(path, weights_only=True)["stream"], str)
+    draws = []
+    original = SinusoidTasks._drawer
+
+    def counting(self):
+        draw = original(self)
+        return lambda rng: draws.append(1) or draw(rng)
+
+    monkeypatch.setattr(SinusoidTasks, "_drawer", counting)
+    resumed = BlackBoxRegressor(n_meta_iterations=23, meta_batch_size=2, random_state=0)
+    resumed.meta_fit(tasks, checkpoint=path)
+    assert len(draws) == 1 + 3 * 2  # the read-ahead task, then three meta-batches of two
+    monkeypatch.undo()
+    straight = BlackBoxRegressor(n_meta_iterations=23, meta_batch_size=2, random_state=0)
+    assert _params_equal(straight.meta_fit(tasks).meta_params_, resumed.meta_params_)
+    # a generator given as random_state is drawn from as it is (no position to save)
+    shared = SinusoidTasks(n_tasks=3, random_state=np.random.default_rng(0))
+    assert not hasattr(iter(shared), "get_state") and len(shared.sample(2)) == 2
+
+
 @pytest.mark.parametrize("kind", ["episodes", "groups"])
 def test_a_task_stream_saves_and_restores_its_position(kind):
     from skmeta.tasks import EpisodeSampler as Sampler

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -90,9 +90,7 @@ default=None
         self.noise = noise
         self.random_state = random_state
 
-    def _generate(self, n_tasks: int | None) -> Iterator[Task]:
-        if self.n_tasks is not None:
-            _check_int("n_tasks", self.n_tasks, 1)
+    def _drawer(self) -> Callable[[Any], Task]:
         n_support = _check_int("n_support", self.n_support, 1)
         n_query = _check_int("n_query", self.n_query, 0)
         d = _check_int("n_features", self.n_features, 1)
@@ -100,15 +98,11 @@ default=None
         weight_std = _check_positive("weight_std", self.weight_std)
         noise = _check_positive("noise", self.noise)
         w_mean = np.linspace(-1.0, 1.0, d)
-        rng = self._rng()
 
-        def generate() -> Iterator[Task]:
-            drawn = 0
-            while n_tasks is None or drawn < n_tasks:
-                w = w_mean + weight_std * rng.normal(size=d)
-                X = scale * rng.normal(size=(n_support + n_query, d))
-                y = X @ w + noise * rng.normal(size=n_support + n_query)
-                yield Task(X[:n_support], y[:n_support], X[n_support:], y[n_support:], descriptor=w)
-                drawn += 1
+        def draw(rng: Any) -> Task:
+            w = w_mean + weight_std * rng.normal(size=d)
+            X = scale * rng.normal(size=(n_support + n_query, d))
+            y = X @ w + noise * rng.normal(size=n_support + n_query)
+            return Task(X[:n_support], y[:n_support], X[n_support:], y[n_support:], descriptor=w)
 
-        return generate()
+        return draw

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from skmeta.tasks import Task
+from skmeta.tasks._sampler import _ResumableStream
 
 _RandomState = int | np.random.RandomState | np.random.Generator | None
 
@@ -50,6 +51,11 @@ class _TaskFamily:
     def __iter__(self) -> Iterator[Task]:
         return self._generate(self.n_tasks)
 
+    @property
+    def _draws_endlessly(self) -> bool:
+        # (iter_tasks reads an endless family through its own, resumable, iterator)
+        return self.n_tasks is None
+
     def sample(self, n: int) -> list[Task]:
         """Draw a list of ``n`` tasks.
 
@@ -75,16 +81,41 @@ class _TaskFamily:
         return list(self._generate(_check_int("n", n, 1)))
 
     def _generate(self, n_tasks: int | None) -> Iterator[Task]:
+        """Check the parameters, then return an iterator over ``n_tasks`` tasks (None:
+        endless), so that bad parameters raise at ``iter()`` or `sample` rather than at
+        the first ``next()``.
+
+        With an int or None ``random_state`` it is a resumable stream, whose position a
+        `meta_fit` checkpoint saves and restores instead of drawing every task again; a
+        generator given as ``random_state`` is drawn from as it is.
+        """
+        if self.n_tasks is not None:
+            _check_int("n_tasks", self.n_tasks, 1)
+        draw = self._drawer()
+        source = self._seed_or_rng()
+        if not isinstance(source, (np.random.Generator, np.random.RandomState)):
+            return _ResumableStream(source, lambda rng, _: draw(rng), n_tasks)
+
+        def generate() -> Iterator[Task]:
+            drawn = 0
+            while n_tasks is None or drawn < n_tasks:
+                yield draw(source)
+                drawn += 1
+
+        return generate()
+
+    def _drawer(self) -> Callable[[Any], Task]:
+        """Check the family's parameters; return ``draw(rng)``, which draws one task."""
         raise NotImplementedError
 
-    def _rng(self) -> np.random.Generator | np.random.RandomState:
+    def _seed_or_rng(self) -> int | None | np.random.Generator | np.random.RandomState:
         random_state = self.random_state
         if random_state is None:
-            return np.random.default_rng()
+            return None
         if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
             if random_state < 0:
                 raise ValueError(f"random_state must be a non-negative int; got {random_state}.")
-            return np.random.default_rng(int(random_state))
+            return int(random_state)
         if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
             return random_state
         raise ValueError(
@@ -210,33 +241,24 @@ default=None
             x = x[:, 0]
         return amplitude * np.sin(x - phase)
 
-    def _generate(self, n_tasks: int | None) -> Iterator[Task]:
-        """Check the parameters, then return a generator of ``n_tasks`` tasks (None:
-        endless). Not a generator function itself, so that bad parameters raise at
-        ``iter()`` rather than at the first ``next()``."""
-        if self.n_tasks is not None:
-            _check_int("n_tasks", self.n_tasks, 1)
+    def _drawer(self) -> Callable[[Any], Task]:
         n_support = _check_int("n_support", self.n_support, 1)
         n_query = _check_int("n_query", self.n_query, 0)
         amplitude_range = _check_range("amplitude_range", self.amplitude_range)
         phase_range = _check_range("phase_range", self.phase_range)
         x_range = _check_range("x_range", self.x_range)
-        rng = self._rng()
 
-        def generate() -> Iterator[Task]:
-            drawn = 0
-            while n_tasks is None or drawn < n_tasks:
-                amplitude = rng.uniform(*amplitude_range)
-                phase = rng.uniform(*phase_range)
-                X = rng.uniform(*x_range, size=(n_support + n_query, 1))
-                y = amplitude * np.sin(X[:, 0] - phase)
-                yield Task(
-                    X[:n_support],
-                    y[:n_support],
-                    X[n_support:],
-                    y[n_support:],
-                    descriptor=np.array([amplitude, phase]),
-                )
-                drawn += 1
+        def draw(rng: Any) -> Task:
+            amplitude = rng.uniform(*amplitude_range)
+            phase = rng.uniform(*phase_range)
+            X = rng.uniform(*x_range, size=(n_support + n_query, 1))
+            y = amplitude * np.sin(X[:, 0] - phase)
+            return Task(
+                X[:n_support],
+                y[:n_support],
+                X[n_support:],
+                y[n_support:],
+                descriptor=np.array([amplitude, phase]),
+            )
 
-        return generate()
+        return draw

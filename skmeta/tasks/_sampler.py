@@ -159,6 +159,11 @@ class EpisodeSampler:
     def __iter__(self) -> Iterator[Task]:
         return _ResumableStream(self._seed, lambda rng, _: self._draw(rng), self.n_episodes)
 
+    @property
+    def _draws_endlessly(self) -> bool:
+        # (iter_tasks reads an endless sampler through its own, resumable, iterator)
+        return self.n_episodes is None
+
     def _draw(self, rng: np.random.Generator) -> Task:
         chosen = rng.choice(self.classes_.shape[0], size=self.n_way, replace=False)
         support, query = [], []

@@ -10,7 +10,6 @@ import numpy as np
 from sklearn.model_selection import GroupShuffleSplit
 
 from ._sampler import (
-    EpisodeSampler,
     _check_positive_int,
     _class_index,
     _episode_seed,
@@ -147,6 +146,10 @@ class GroupedTasks:
         n_groups = len(self._rows)
         n_items = 0 if not n_groups else None if self.n_passes is None else n_groups * self.n_passes
         return _ResumableStream(self._seed, self._task, n_items)
+
+    @property
+    def _draws_endlessly(self) -> bool:
+        return self.n_passes is None
 
     def _task(self, rng: np.random.Generator, index: int) -> Task:
         """The ``index``-th task of the iteration: group ``index % n_groups``, split anew."""
@@ -305,8 +308,9 @@ def iter_tasks(
     over; an endless sampler is read as it comes; a one-shot iterator stops when it is
     exhausted. ``(X, y)`` pairs are split into support and query anew on each pass
     (``n_shot`` per class for class labels, half of the rows otherwise). An endless
-    `EpisodeSampler` or `GroupedTasks` is read through its own iterator, which can save
-    and restore its position (what a checkpoint of ``meta_fit`` keeps).
+    `EpisodeSampler`, `GroupedTasks` or synthetic task family (``SinusoidTasks``,
+    ``LinearTasks``) is read through its own iterator, which can save and restore its
+    position (what a checkpoint of ``meta_fit`` keeps).
 
     Examples
     --------
@@ -328,10 +332,7 @@ def iter_tasks(
             f"(X, y, groups); got {type(tasks).__name__}. To meta-train on a labelled pool, "
             "call meta_fit(X, y) or meta_fit(X, y, groups)."
         )
-    endless = (isinstance(tasks, EpisodeSampler) and tasks.n_episodes is None) or (
-        isinstance(tasks, GroupedTasks) and tasks.n_passes is None
-    )
-    if endless:
+    if getattr(tasks, "_draws_endlessly", False):
         return iter(tasks)
     return _cycled(tasks, n_shot, random_state)
 
