@@ -130,6 +130,26 @@ def test_each_head_attends_with_its_own_slice_of_the_projections():
         torch.testing.assert_close(attention(z_q, z_s, r, allowed), torch.cat(expected, 1))
 
 
+def test_grouped_heads_attend_within_each_class():
+    # The classifier's mask (classes, 1, n_support): per head, each class's softmax runs
+    # over that class's rows only; checked against a loop over queries, classes and heads.
+    torch.manual_seed(1)
+    attention = _MultiHeadAttention(3, 8, 4).double()
+    z_q, z_s, r = (torch.randn(n, d, dtype=torch.float64) for n, d in [(4, 3), (9, 3), (9, 8)])
+    y_s = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 1])
+    allowed = (y_s.unsqueeze(0) == torch.arange(3).unsqueeze(1)).unsqueeze(1)
+    got = attention(z_q, z_s, r, allowed)
+    with torch.no_grad():
+        q, k, v = attention.query(z_q), attention.key(z_s), attention.value(r)
+        for i in range(4):
+            for c in range(3):
+                rows = y_s == c
+                for h in range(4):
+                    cols = slice(2 * h, 2 * h + 2)
+                    w = torch.softmax(k[rows][:, cols] @ q[i, cols] / 2**0.5, dim=0)
+                    torch.testing.assert_close(got[i, c, cols], w @ v[rows][:, cols])
+
+
 @pytest.mark.parametrize("Est", [BlackBoxRegressor, BlackBoxClassifier])
 def test_n_heads_must_divide_embed_dim_and_fixes_the_prior(Est):
     X, y = _blob_tasks()
@@ -213,3 +233,39 @@ def test_prior_of_a_mean_classifier_is_refused_by_an_attentive_one():
     mean = BlackBoxClassifier(n_meta_iterations=2, random_state=0).meta_fit(X, y)
     with pytest.raises(ValueError, match="aggregation"):
         BlackBoxClassifier(aggregation="attention", prior=mean.export_prior()).fit(X[:10], y[:10])
+
+
+def test_pickles_from_before_n_heads(tmp_path):
+    import pickle
+
+    from skmeta.blackbox._cnp import _DotAttention
+
+    tasks = SinusoidTasks(n_support=5, random_state=0)
+    reg = BlackBoxRegressor(n_meta_iterations=2, random_state=0).meta_fit(tasks)
+    # a mean CNP pickled before n_heads existed loads with the default
+    state = reg.__getstate__()
+    del state["n_heads"]
+    old = BlackBoxRegressor.__new__(BlackBoxRegressor)
+    old.__setstate__(state)
+    assert old.get_params()["n_heads"] == 8 and "n_heads=" not in repr(old)
+    # an attentive one, whose single-head attention no longer fits, says what to do
+    anp = BlackBoxRegressor(aggregation="attention", n_meta_iterations=2, random_state=0)
+    anp.meta_fit(tasks).network_.attention = _DotAttention()
+    with pytest.raises(ValueError, match="earlier skmeta.*meta_fit"):
+        pickle.loads(pickle.dumps(anp))
+
+
+def test_an_unused_n_heads_does_not_stop_a_resume(tmp_path):
+    tasks = SinusoidTasks(n_support=5, random_state=0)
+    path = tmp_path / "mean.ckpt"
+    BlackBoxRegressor(n_meta_iterations=3, random_state=0).meta_fit(tasks, checkpoint=path)
+    resumed = BlackBoxRegressor(n_heads=4, n_meta_iterations=5, random_state=0)
+    assert resumed.meta_fit(tasks, checkpoint=path).n_meta_iter_ == 5
+    assert len(resumed.meta_history_) == 5
+    path = tmp_path / "attention.ckpt"
+    BlackBoxRegressor(aggregation="attention", n_meta_iterations=3, random_state=0).meta_fit(
+        tasks, checkpoint=path
+    )
+    other = BlackBoxRegressor(aggregation="attention", n_heads=4, n_meta_iterations=5)
+    with pytest.raises(ValueError, match="n_heads"):
+        other.set_params(random_state=0).meta_fit(tasks, checkpoint=path)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin, MetaRegressorMixin, PreparedTask
@@ -76,6 +76,21 @@ class _MultiHeadAttention(nn.Module):
         return out if grouped else out.squeeze(1)
 
 
+class _DotAttention(nn.Module):
+    """The single-head attention of the attentive CNPs before 2026-12-07, which replaced
+    the mean summary; kept by name only, so that an estimator pickled with it says what
+    to do rather than failing to find the class."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        raise ValueError(
+            "This attentive BlackBoxRegressor or BlackBoxClassifier was pickled by an "
+            "earlier skmeta, whose single-head attention replaced the mean summary; the "
+            "attention now has n_heads heads and is read beside the mean, so the pickled "
+            "parameters do not fit it. Meta-train the estimator again (meta_fit), or "
+            "unpickle it with the skmeta version that wrote it."
+        )
+
+
 class _CNPNetwork(nn.Module):
     """Feature extractor f, set encoder h, decoder g and, for attentive aggregation, the
     attention of queries over support rows; calling it extracts features."""
@@ -129,16 +144,30 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
         encoder = MLP(width + self._label_width, hidden, self.embed_dim)
         attention = None
         if self.aggregation == "attention":
-            if self.embed_dim % self.n_heads:
-                raise ValueError(
-                    f"n_heads={self.n_heads} must divide embed_dim={self.embed_dim}: each "
-                    "attention head reads an equal slice of the representations. Choose "
-                    f"n_heads among the divisors of {self.embed_dim}, or change embed_dim."
-                )
             attention = _MultiHeadAttention(width, self.embed_dim, self.n_heads)
         summary = self.embed_dim * (2 if attention is not None else 1)
         decoder = MLP(width + summary, hidden, self._decoder_outputs)
         return _CNPNetwork(features, encoder, decoder, attention), shape
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.aggregation == "attention" and self.embed_dim % self.n_heads:
+            raise InvalidParameterError(
+                f"n_heads={self.n_heads} must divide embed_dim={self.embed_dim}: each "
+                "attention head reads an equal slice of the representations. Choose "
+                f"n_heads among the divisors of {self.embed_dim}, or change embed_dim."
+            )
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # (estimators pickled before n_heads existed had no attention heads to set)
+        state.setdefault("n_heads", 8)
+        super().__setstate__(state)
+
+    def _checkpoint_key(self) -> dict[str, str]:
+        key = super()._checkpoint_key()
+        if self.aggregation != "attention":
+            key.pop("n_heads", None)  # unused: it must not stop a resume
+        return key
 
     def _architecture_config(self) -> dict[str, Any]:
         config = super()._architecture_config()
