@@ -275,6 +275,9 @@ class MetaEstimatorMixin:
         "verbose": ["verbose"],
     }
     _architecture_params: tuple[str, ...] = ()
+    # Those of them that change how the network computes but no parameter's shape (e.g.
+    # attention heads): a prior that differs in one is refused although its shapes fit.
+    _shape_free_params: tuple[str, ...] = ()
     _is_classifier = False
 
     # ------------------------------------------------------------------ hooks
@@ -776,7 +779,15 @@ class MetaEstimatorMixin:
         its architecture against ``config``, by default this estimator's)."""
         if config is None:
             config = self._architecture_config()
-        _check_prior(prior, fresh, net_shape, input_shape, type(self).__name__, config)
+        _check_prior(
+            prior,
+            fresh,
+            net_shape,
+            input_shape,
+            type(self).__name__,
+            config,
+            self._shape_free_params,
+        )
         return {
             k: prior.params[k].to(device=device, dtype=v.dtype).clone() for k, v in fresh.items()
         }
@@ -1142,15 +1153,14 @@ def _check_prior(
     input_shape: tuple[int, ...],
     estimator: str,
     config: dict[str, Any],
+    shape_free: tuple[str, ...] = (),
 ) -> None:
     want, have = _param_shapes(fresh), _param_shapes(prior.params)
     other_shape = tuple(prior.input_shape) != tuple(net_shape)
-    differ = [
-        f"{k}={v!r} (this estimator: {config[k]!r})"
-        for k, v in (prior.config or {}).items()
-        if k in config and v != config[k]
-    ]
-    if (want != have or other_shape) and differ and prior.estimator == estimator:
+    differing = [k for k, v in (prior.config or {}).items() if k in config and v != config[k]]
+    differ = [f"{k}={prior.config[k]!r} (this estimator: {config[k]!r})" for k in differing]
+    unseen = any(k in shape_free for k in differing)  # shapes fit, the computation differs
+    if (want != have or other_shape or unseen) and differ and prior.estimator == estimator:
         # an architecture parameter explains the mismatch (e.g. backbone="mlp" on images)
         raise ValueError(
             f"The prior does not fit this {estimator}'s network: it was meta-trained with "

@@ -130,6 +130,7 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
         "n_heads": [Interval(Integral, 1, None, closed="left")],
     }
     _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes", "aggregation")
+    _shape_free_params = ("n_heads",)  # (in the architecture only under attention)
     _label_width = 0
     _decoder_outputs = 1
 
@@ -175,21 +176,6 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
             # n_heads changes no parameter's shape, only how the heads split them.
             config["n_heads"] = self.n_heads
         return config
-
-    def _params_from_prior(self, prior, fresh, net_shape, input_shape, device, config=None):
-        config = self._architecture_config() if config is None else config
-        theirs = (prior.config or {}).get("n_heads")
-        if (
-            prior.estimator == type(self).__name__
-            and "n_heads" in config
-            and theirs not in (None, config["n_heads"])
-        ):
-            raise ValueError(
-                f"The prior was meta-trained with n_heads={theirs!r} (this estimator: "
-                f"n_heads={config['n_heads']!r}); its attention weights are split into that "
-                "many heads. Build the estimator with the prior's n_heads."
-            )
-        return super()._params_from_prior(prior, fresh, net_shape, input_shape, device, config)
 
     def _attentive_summary(self, params, z_q, z_s, r, allowed, means) -> torch.Tensor:
         """A query's summary under attention: what its heads read from the support rows it
@@ -397,8 +383,9 @@ class BlackBoxRegressor(MetaRegressorMixin, _CNPLearner, BaseEstimator):
         return self._call("encoder", params, torch.cat([z_s, y_s.unsqueeze(1)], dim=1))
 
     def _query_summaries(self, params, z_s, r, task_s, z_q, task_q, n_tasks) -> torch.Tensor:
-        """Each query's summary: the mean of its task's r_i, or their attention-weighted
-        mean (rows carry the index of their task, so tasks never mix)."""
+        """Each query's summary: the mean of its task's r_i, and under attention what its
+        heads read from them beside it (rows carry the index of their task, so tasks never
+        mix)."""
         counts = torch.bincount(task_s, minlength=n_tasks).clamp(min=1).to(r.dtype)
         total = r.new_zeros(n_tasks, r.shape[1]).index_add(0, task_s, r)
         means = (total / counts.unsqueeze(1))[task_q]
@@ -599,8 +586,8 @@ class BlackBoxClassifier(MetaClassifierMixin, _CNPLearner, BaseEstimator):
     # ----------------------------------------------------------------- maths
     def _summaries(self, params, z_s, r, y_s, n_classes, z_q) -> torch.Tensor:
         """The class summaries r_k from the support representations ``r`` = h(f(x_i)): one
-        per class, shape (n_classes, d), or under attention one per query and class,
-        shape (n_query, n_classes, d)."""
+        per class, shape (n_classes, d), or under attention one per query and class, the
+        heads' reading beside the class mean, shape (n_query, n_classes, 2d)."""
         means = _class_means(r, y_s, n_classes)
         if self.aggregation == "attention":
             classes = torch.arange(n_classes, device=y_s.device)
