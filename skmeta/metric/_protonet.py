@@ -21,7 +21,7 @@ from torch import nn
 from ..base import N_VALIDATION_TASKS, MetaClassifierMixin, MetaEstimatorMixin, PreparedTask
 from ..nn import has_task_norm
 from ..tasks import EpisodeSampler
-from ..tasks._task import _as_targets
+from ..tasks._sampler import _TooFewClassesError
 from ._common import (
     _COSINE_SCALE,
     _META_TRAINING_DOC,
@@ -257,17 +257,17 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
     # ----------------------------------------------------------------- maths
     def _episode_sampler(self, X: Any, y: Any, seed: int) -> EpisodeSampler:
         n_way = self.n_way if self.train_n_way is None else self.train_n_way
-        y = np.asarray(y)
-        n_classes = np.unique(_as_targets(y, y.shape[0] if y.ndim else 1, "y")).shape[0]
-        if n_classes < n_way:
+        try:
+            return EpisodeSampler(
+                X, y, n_way=n_way, n_shot=self.n_shot, n_query=self.n_query, random_state=seed
+            )
+        except _TooFewClassesError as error:
+            # name the parameter the user set: train_n_way or n_way
             name = "n_way" if self.train_n_way is None else "train_n_way"
             raise ValueError(
                 f"{name}={n_way}: meta-training episodes need {n_way} classes, but the "
-                f"meta-training pool has only {n_classes}. Lower {name} or add classes."
-            )
-        return EpisodeSampler(
-            X, y, n_way=n_way, n_shot=self.n_shot, n_query=self.n_query, random_state=seed
-        )
+                f"meta-training pool has only {error.n_classes}. Lower {name} or add classes."
+            ) from None
 
     def _meta_parameters(self, network: nn.Module) -> dict[str, torch.Tensor]:
         params = super()._meta_parameters(network)

@@ -69,6 +69,14 @@ class _ResumableStream(Iterator):
         self._drawn = int(saved["drawn"])
 
 
+class _TooFewClassesError(ValueError):
+    """The pool has fewer classes than an episode's ways (a learner may reword it)."""
+
+    def __init__(self, message: str, n_classes: int | None = None) -> None:
+        super().__init__(message)
+        self.n_classes = n_classes
+
+
 class EpisodeSampler:
     """Draw N-way K-shot episodes from a labelled pool.
 
@@ -131,9 +139,10 @@ class EpisodeSampler:
         check_classification_targets(self.y)  # episodes need classes, not real values
         self.classes_, self._rows = _class_index(self.y)
         if self.classes_.shape[0] < self.n_way:
-            raise ValueError(
+            raise _TooFewClassesError(
                 f"n_way={self.n_way} but the pool has only {self.classes_.shape[0]} classes; "
-                "lower n_way or add classes."
+                "lower n_way or add classes.",
+                self.classes_.shape[0],
             )
         need = self.n_shot + self.n_query
         counts = np.array([rows.shape[0] for rows in self._rows])
