@@ -320,6 +320,64 @@ def test_protonet_meta_trains_a_user_module(pool):
     assert est.prototypes_.shape == (len(np.unique(y[:10])), 8)
 
 
+class _ModeRecorder(torch.nn.Module):
+    """Records whether it ran in training mode, call by call."""
+
+    def __init__(self):
+        super().__init__()
+        self.modes = []
+
+    def forward(self, x):
+        self.modes.append(self.training)
+        return x
+
+
+def _user_encoder(n_features, recorder=None):
+    """A user's module with torch's dropout and batch norm (running statistics)."""
+    layers = [torch.nn.Linear(n_features, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU()]
+    layers += [torch.nn.Dropout(0.5), torch.nn.Linear(16, 8)]
+    return torch.nn.Sequential(*layers, *([recorder] if recorder is not None else []))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        *META_LEARNERS,
+        pytest.param(
+            lambda **kw: MAMLClassifier(n_query=5, batching="vmap", **kw), id="MAMLClassifier-vmap"
+        ),
+    ],
+)
+def test_a_user_module_with_dropout_and_batch_norm_predicts_deterministically(make, pool):
+    """Dropout runs in meta-training's updates only; torch's batch norm becomes the task's
+    own (TaskBatchNorm), so a query's prediction ignores the other queries and a prior
+    carries everything the network needs."""
+    X, y = pool
+    recorder = _ModeRecorder()
+    est = make(backbone=_user_encoder(X.shape[1], recorder), n_meta_iterations=3, random_state=0)
+    est.meta_fit(X, y)
+    network = est.network_
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in network.modules())
+    assert not network.training
+    meta_modes = [m for r in network.modules() if isinstance(r, _ModeRecorder) for m in r.modes]
+    assert meta_modes and meta_modes[0] is True  # the first meta-update ran in training mode
+    Xs, ys = _five_way(X, y)
+    est.fit(Xs, ys)
+    for r in network.modules():
+        if isinstance(r, _ModeRecorder):
+            r.modes.clear()
+    state = {k: v.clone() for k, v in network.state_dict().items()}
+    together = est.predict_proba(X[:6])
+    np.testing.assert_array_equal(together, est.predict_proba(X[:6]))
+    alone = np.vstack([est.predict_proba(X[i : i + 1]) for i in range(6)])
+    np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-6)
+    assert all(torch.equal(state[k], v) for k, v in network.state_dict().items())
+    modes = [m for r in network.modules() if isinstance(r, _ModeRecorder) for m in r.modes]
+    assert modes and not any(modes)  # fit and predict ran in evaluation mode
+    fresh = make(backbone=_user_encoder(X.shape[1]), prior=est.export_prior())
+    np.testing.assert_allclose(fresh.fit(Xs, ys).predict_proba(X[:6]), together, atol=1e-6)
+
+
 def test_task_with_descriptor_is_accepted_by_meta_fit(pool):
     X, y = pool
     tasks = [

@@ -9,10 +9,18 @@ import sys
 import numpy as np
 import pytest
 import torch
+from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from skmeta import MAMLClassifier, ProtoNetClassifier
-from skmeta.nn import Conv4, _allocator, make_backbone, make_predictor
+from skmeta.nn import (
+    Conv4,
+    TaskBatchNorm,
+    _allocator,
+    make_backbone,
+    make_predictor,
+    reference_rows,
+)
 
 
 def _twins():
@@ -375,3 +383,33 @@ def test_functional_call_leaves_other_cases_to_torch():
     out = vmap(lambda p: ours_call(net, p, (x,)))(batched)
     ref = vmap(lambda p: torch_call(net, p, (x,)))(batched)
     torch.testing.assert_close(out, ref)
+
+
+def test_make_backbone_gives_a_users_batch_norm_the_tasks_statistics():
+    """torch's BatchNorm*d in a user's module becomes a TaskBatchNorm in skmeta's copy:
+    same affine parameters and eps, no running statistics, the user's module untouched."""
+    user = nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.BatchNorm2d(4, eps=1e-3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(4 * 6 * 6, 5),
+        nn.BatchNorm1d(5, affine=False),
+    )
+    with torch.no_grad():
+        user[1].weight.uniform_(0.5, 2.0)
+        user[1].bias.uniform_(-1.0, 1.0)
+    net, shape = make_backbone(user, (1, 8, 8))
+    assert isinstance(user[1], nn.BatchNorm2d) and isinstance(user[5], nn.BatchNorm1d)
+    assert isinstance(net[1], TaskBatchNorm) and isinstance(net[5], TaskBatchNorm)
+    assert net[1].eps == 1e-3 and torch.equal(net[1].weight, user[1].weight)
+    assert [name for name, _ in net.named_parameters()] == [
+        name for name, _ in user.named_parameters()
+    ]  # affine=False keeps no parameters: its weight and bias are constant buffers
+    assert not any("running" in name for name, _ in net.named_buffers())
+    x = torch.randn(7, 1, 8, 8)
+    user.train()
+    np.testing.assert_allclose(net(x).detach(), user(x).detach(), rtol=1e-4, atol=1e-5)
+    with reference_rows(net, 4):  # the support's statistics: a query ignores the others
+        alone = net(torch.cat([x[:4], x[6:]]))[4:]
+        np.testing.assert_allclose(net(x)[6:].detach(), alone.detach(), rtol=1e-4, atol=1e-5)

@@ -522,6 +522,37 @@ def network_input_shape(backbone: str | nn.Module, input_shape: tuple[int, ...])
     return tuple(input_shape)
 
 
+def _task_norm_layers(module: nn.Module) -> nn.Module:
+    """``module`` with each of torch's batch-norm layers replaced by a `TaskBatchNorm`.
+
+    torch's ``BatchNorm*d`` keeps running statistics: in training mode a query's output
+    depends on the other queries of its batch (and one query alone fails), in evaluation
+    mode on statistics from earlier tasks that a `Prior` does not carry. The replacement
+    normalises with the statistics of the current task, as skmeta's own backbones do
+    (non-transductive inside `carry_statistics` or `reference_rows`). It keeps the
+    layer's ``eps`` and its affine weight and bias (as constant buffers of ones and zeros
+    for ``affine=False``), so the parameter names do not change. Returns ``module``,
+    changed in place (a bare batch-norm layer is returned replaced).
+    """
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        layer = TaskBatchNorm(module.num_features, eps=module.eps)
+        if module.affine:
+            with torch.no_grad():
+                layer.weight.copy_(module.weight)
+                layer.bias.copy_(module.bias)
+        else:
+            del layer.weight, layer.bias
+            layer.register_buffer("weight", torch.ones(module.num_features))
+            layer.register_buffer("bias", torch.zeros(module.num_features))
+        tensors = [*module.parameters(), *module.buffers()]
+        return layer.to(tensors[0].device) if tensors else layer
+    for name, child in list(module.named_children()):
+        replaced = _task_norm_layers(child)
+        if replaced is not child:
+            setattr(module, name, replaced)
+    return module
+
+
 def make_backbone(
     backbone: str | nn.Module,
     input_shape: tuple[int, ...],
@@ -533,7 +564,9 @@ def make_backbone(
     """Build the network named by ``backbone`` for inputs of ``input_shape``.
 
     Returns the module and the per-example shape it takes (inputs are reshaped to it).
-    A user's `torch.nn.Module` is deep-copied and takes the inputs as they are.
+    A user's `torch.nn.Module` is deep-copied and takes the inputs as they are; in the
+    copy, each of torch's batch-norm layers (``BatchNorm1d/2d/3d``) becomes a
+    `TaskBatchNorm` with the same affine parameters.
     ``channels_last`` is passed to `Conv4`.
 
     Examples
@@ -545,8 +578,8 @@ def make_backbone(
     """
     if isinstance(backbone, nn.Module):
         network = copy.deepcopy(backbone)
-        probe(network, tuple(input_shape))
-        return network, tuple(input_shape)
+        probe(network, tuple(input_shape))  # (materialises lazy layers first)
+        return _task_norm_layers(network), tuple(input_shape)
     if backbone in BACKBONES:
         shape = network_input_shape(backbone, input_shape)
         if backbone == "mlp":

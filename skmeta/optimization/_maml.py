@@ -283,7 +283,8 @@ class _MAMLLearner(_GradientBasedLearner):
         stack = lambda name: torch.stack([getattr(t, name) for t in tasks])  # noqa: E731
         adapted0 = {k: weights[k] for k in names}
         with vmap_safe(self.network_):
-            losses, outputs = vmap(one_task, in_dims=(None, 0, 0, 0, 0))(
+            # randomness="different": a user's dropout draws its own mask for each task
+            losses, outputs = vmap(one_task, in_dims=(None, 0, 0, 0, 0), randomness="different")(
                 adapted0,
                 stack("X_support"),
                 stack("y_support"),
