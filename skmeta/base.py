@@ -690,13 +690,19 @@ class MetaEstimatorMixin:
             source: Iterable = tasks
         elif groups is not None:
             source = GroupedTasks(
-                tasks, y, groups, self._n_support(), n_passes=None, random_state=seed
+                tasks,
+                y,
+                groups,
+                self._n_support(),
+                stratify=self._is_classifier,  # by estimator, not by the labels' dtype
+                n_passes=None,
+                random_state=seed,
             )
             if self._is_classifier:
                 _check_group_classes([source.y[rows] for rows in source._rows])
         else:
             source = self._episode_sampler(tasks, y, seed)
-        return iter_tasks(source, n_shot=n_shot, random_state=seed)
+        return iter_tasks(source, n_shot=n_shot, random_state=seed, stratify=self._is_classifier)
 
     def _validation_list(
         self, validation_tasks: Any, seed: int, device: torch.device
@@ -708,7 +714,12 @@ class MetaEstimatorMixin:
                 "validation_tasks takes a list of tasks or a sampler; for arrays, build one "
                 "with skmeta.tasks.EpisodeSampler or skmeta.tasks.tasks_from_groups."
             )
-        n = len(validation_tasks) if isinstance(validation_tasks, Sized) else N_VALIDATION_TASKS
+        endless = getattr(validation_tasks, "_draws_endlessly", False)  # has no length
+        n = (
+            len(validation_tasks)
+            if isinstance(validation_tasks, Sized) and not endless
+            else N_VALIDATION_TASKS
+        )
         if n == 0:
             raise ValueError(
                 "validation_tasks is empty. Give meta-validation tasks (e.g. an "
@@ -716,7 +727,10 @@ class MetaEstimatorMixin:
                 "validation_tasks=None to keep the last prior."
             )
         stream = iter_tasks(
-            validation_tasks, n_shot=getattr(self, "n_shot", None), random_state=seed
+            validation_tasks,
+            n_shot=getattr(self, "n_shot", None),
+            random_state=seed,
+            stratify=self._is_classifier,
         )
         return [self._prepare(t, device) for t in islice(stream, n)]
 
@@ -726,6 +740,12 @@ class MetaEstimatorMixin:
             raise ValueError(
                 "Meta-training and validation tasks need a labelled query set (X_query, "
                 "y_query); this task has none."
+            )
+        if len(task.y_query) == 0:
+            raise ValueError(
+                "Meta-training and validation tasks need at least one query example; this "
+                "task's query set is empty (e.g. an EpisodeSampler with n_query=0). Give "
+                "each task query examples: n_query >= 1."
             )
         expected = getattr(self, "meta_input_shape_", None)
         if expected is not None and task.X_support.shape[1:] != tuple(expected):

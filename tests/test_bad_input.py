@@ -576,3 +576,21 @@ def test_patience_without_validation_tasks_warns():
     est = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2, patience=1)
     with pytest.warns(UserWarning, match="no validation_tasks were given"):
         est.meta_fit(X, y)
+
+
+def test_tasks_with_an_empty_query_set_are_refused():
+    from skmeta import SiameseClassifier
+    from skmeta.evaluation import evaluate
+    from skmeta.tasks import EpisodeSampler
+
+    X, y = make_pool(n_classes=10, n_noise=4)
+    empty = [Task(X[:6], [0, 0, 1, 1, 2, 2], X[:0], [])]
+    for tasks in (EpisodeSampler(X, y, n_way=3, n_shot=2, n_query=0), empty):
+        for est in (ProtoNetClassifier(n_way=3), SiameseClassifier(n_way=3)):
+            with pytest.raises(ValueError, match="at least one query example.*n_query >= 1"):
+                est.set_params(n_meta_iterations=2).meta_fit(tasks)
+    fitted = ProtoNetClassifier(n_way=3, n_query=2, n_meta_iterations=2).meta_fit(X, y)
+    with pytest.raises(ValueError, match="at least one query example"):
+        fitted.meta_fit(X, y, validation_tasks=empty)
+    with pytest.raises(ValueError, match="non-empty query set"):
+        evaluate(fitted, empty)

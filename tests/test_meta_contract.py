@@ -496,3 +496,49 @@ def test_checkpoint_history_round_trips_as_columns():
     assert _history_rows(_history_columns([])) == []
     odd = [{"iteration": 1, "note": "text"}]  # anything but numbers stays a list
     assert _history_columns(odd) is odd and _history_rows(odd) is odd
+
+
+def test_tasks_are_split_by_the_estimators_kind_not_by_the_labels_dtype(monkeypatch):
+    """A classifier's float labels are classes (n_shot per class in the support set); a
+    regressor's integer targets are values (never stratified), with groups and pairs."""
+    from skmeta import BlackBoxRegressor
+    from skmeta.evaluation import episodic_scorer
+
+    seen = []
+    original = ProtoNetClassifier._prepare
+
+    def spy(self, task, device):
+        seen.append(task)
+        return original(self, task, device)
+
+    monkeypatch.setattr(ProtoNetClassifier, "_prepare", spy)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    y = np.tile(np.repeat([0.0, 1.0, 2.0], 5), 4)  # float class labels, 4 groups of 15
+    groups = np.repeat(np.arange(4), 15)
+    est = ProtoNetClassifier(n_shot=2, n_query=3, n_meta_iterations=3, random_state=0)
+    est.meta_fit(X, y, groups)
+    est.meta_fit([(X[groups == g], y[groups == g]) for g in range(4)])
+    assert len(seen) == 6
+    for task in seen:
+        assert sorted(task.y_support.tolist()) == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
+    scorer = episodic_scorer(n_support=2)
+    assert 0.0 <= scorer(est, X, y, groups=groups) <= 1.0
+
+    X_r = rng.normal(size=(80, 3))
+    y_r = np.round(X_r @ [10.0, 20.0, 30.0]).astype(int)  # integer regression targets
+    g_r = np.repeat(np.arange(4), 20)
+    reg = BlackBoxRegressor(n_meta_iterations=3, random_state=0).meta_fit(X_r, y_r, g_r)
+    assert reg.n_meta_iter_ == 3
+    reg.meta_fit([(X_r[g_r == g], y_r[g_r == g]) for g in range(4)])
+    assert episodic_scorer(n_support=5)(reg, X_r, y_r, groups=g_r) < 0.0
+
+
+def test_an_endless_validation_sampler_gives_its_first_tasks(pool):
+    X, y = pool
+    validation = EpisodeSampler(X, y, n_way=5, n_shot=1, n_query=2, random_state=1)
+    est = ProtoNetClassifier(n_query=5, n_meta_iterations=2, validation_interval=1)
+    est.set_params(temperature="fitted", random_state=0)
+    est.meta_fit(X, y, validation_tasks=validation)
+    assert [r["iteration"] for r in est.meta_history_ if "val_score" in r] == [1, 2]
+    assert est.fit(*_five_way(X, y)).temperature_ > 0

@@ -103,7 +103,12 @@ def evaluate(
         raise ValueError("tasks is endless; pass n_tasks=... to say how many to score.")
     count = len(tasks) if n_tasks is None else n_tasks
     model = copy.deepcopy(estimator)
-    stream = iter_tasks(tasks, n_shot=getattr(estimator, "n_shot", None), random_state=random_state)
+    stream = iter_tasks(
+        tasks,
+        n_shot=getattr(estimator, "n_shot", None),
+        random_state=random_state,
+        stratify=classifier,
+    )
     scores = []
     for task in islice(stream, count):
         scores.append(_score_task(model, task, classifier))
@@ -115,8 +120,10 @@ def evaluate(
 
 
 def _score_task(model: Any, task: Task, classifier: bool) -> float:
-    if task.X_query is None or task.y_query is None:
-        raise ValueError("Evaluation needs tasks with a labelled query set.")
+    if task.X_query is None or task.y_query is None or len(task.y_query) == 0:
+        raise ValueError(
+            "Evaluation needs tasks with a labelled, non-empty query set (n_query >= 1)."
+        )
     y_pred = model.fit(task.X_support, task.y_support).predict(task.X_query)
     if classifier:
         return float(accuracy_score(task.y_query, y_pred))
@@ -154,7 +161,9 @@ class EpisodicScorer:
                 "pass groups= to the search's fit."
             )
         classifier = is_classifier(estimator)
-        tasks = GroupedTasks(X, y, groups, self.n_support, random_state=self.random_state)
+        tasks = GroupedTasks(
+            X, y, groups, self.n_support, stratify=classifier, random_state=self.random_state
+        )
         model = copy.deepcopy(estimator)
         scores = [_score_task(model, task, classifier) for task in tasks]
         return float(np.mean(scores)) if classifier else -float(np.mean(scores))

@@ -452,7 +452,12 @@ class MetaSearch(BaseEstimator):
             raise ValueError("validation_tasks is empty; MetaSearch needs tasks to score on.")
         count = count if count is not None else self.n_validation_tasks
         n_shot = getattr(self.estimator, "n_shot", None)
-        stream = iter_tasks(validation_tasks, n_shot=n_shot, random_state=0)
+        stream = iter_tasks(
+            validation_tasks,
+            n_shot=n_shot,
+            random_state=0,
+            stratify=is_classifier(self.estimator),
+        )
         tasks = list(islice(stream, count))
         if not tasks:
             raise ValueError("validation_tasks yielded no task.")

@@ -278,7 +278,13 @@ def split_tasks(
     return out
 
 
-def _pair_to_task(pair: Any, n_shot: int | None, rng: np.random.Generator, index: int) -> Task:
+def _pair_to_task(
+    pair: Any,
+    n_shot: int | None,
+    rng: np.random.Generator,
+    index: int,
+    stratify: bool | str = "auto",
+) -> Task:
     try:
         X, y = pair
     except (TypeError, ValueError):
@@ -294,20 +300,29 @@ def _pair_to_task(pair: Any, n_shot: int | None, rng: np.random.Generator, index
         ) from None
     X = _as_samples(X, f"X of task {index}")
     y = _as_targets(y, X.shape[0], f"y of task {index}")
-    stratify = _is_classification(y) and n_shot is not None
-    s, q = _split_rows(y, n_shot if stratify else 0.5, stratify, rng, f"task {index}")
+    if stratify == "auto":
+        stratify = _is_classification(y) and n_shot is not None
+    n_support = n_shot if stratify and n_shot is not None else 0.5
+    s, q = _split_rows(y, n_support, bool(stratify), rng, f"task {index}")
     return Task(X[s], y[s], X[q], y[q])
 
 
 def iter_tasks(
-    tasks: Iterable[Any], *, n_shot: int | None = None, random_state: Any = None
+    tasks: Iterable[Any],
+    *,
+    n_shot: int | None = None,
+    random_state: Any = None,
+    stratify: bool | str = "auto",
 ) -> Iterator[Task]:
     """Yield `Task` objects from any accepted form of a task collection, endlessly.
 
     A finite, re-iterable collection (a list, a sampler with ``n_episodes``) is cycled
     over; an endless sampler is read as it comes; a one-shot iterator stops when it is
-    exhausted. ``(X, y)`` pairs are split into support and query anew on each pass
-    (``n_shot`` per class for class labels, half of the rows otherwise). An endless
+    exhausted. ``(X, y)`` pairs are split into support and query anew on each pass:
+    with ``stratify=True``, ``n_shot`` examples of each class (half of each class's
+    without ``n_shot``) go to the support set; with ``stratify=False``, half of the rows;
+    ``"auto"`` stratifies integer, string and boolean labels when ``n_shot`` is given
+    (a classifier passes True, a regressor False, whatever ``y``'s type). An endless
     `EpisodeSampler`, `GroupedTasks` or synthetic task family (``SinusoidTasks``,
     ``LinearTasks``) is read through its own iterator, which can save and restore its
     position (what a checkpoint of ``meta_fit`` keeps).
@@ -334,17 +349,22 @@ def iter_tasks(
         )
     if getattr(tasks, "_draws_endlessly", False):
         return iter(tasks)
-    return _cycled(tasks, n_shot, random_state)
+    return _cycled(tasks, n_shot, random_state, stratify)
 
 
-def _cycled(tasks: Iterable[Any], n_shot: int | None, random_state: Any) -> Iterator[Task]:
+def _cycled(
+    tasks: Iterable[Any], n_shot: int | None, random_state: Any, stratify: bool | str
+) -> Iterator[Task]:
     """`iter_tasks` for collections that are cycled over or read once."""
     rng = np.random.default_rng(_episode_seed(random_state))
     one_shot = iter(tasks) is tasks
     while True:
         n = 0
         for n, item in enumerate(tasks, start=1):
-            yield item if isinstance(item, Task) else _pair_to_task(item, n_shot, rng, n - 1)
+            if isinstance(item, Task):
+                yield item
+            else:
+                yield _pair_to_task(item, n_shot, rng, n - 1, stratify)
         if n == 0:
             raise ValueError("The task collection is empty.")
         if one_shot:
