@@ -635,8 +635,14 @@ class MetaEstimatorMixin:
             value = getattr(self, name)
             if isinstance(value, nn.Module):
                 value = type(value).__name__
-            elif isinstance(value, list):
-                value = tuple(value)
+            elif isinstance(value, (list, tuple, np.ndarray)):
+                # plain Python values: comparable with != and loadable by torch's
+                # weights-only unpickler (a numpy array or numpy ints are neither)
+                value = tuple(np.asarray(value).tolist())
+            elif isinstance(value, np.generic):
+                value = value.item()
+            if name.endswith("layer_sizes") and isinstance(value, Integral):
+                value = (value,)  # one int is one layer: the same network as (int,)
             config[name] = value
         return config
 

@@ -158,10 +158,15 @@ def test_the_backbone_probe_leaves_running_statistics_alone():
 
     from skmeta.nn import make_backbone
 
+    # The shape probe runs on skmeta's copy (where batch norm uses each task's own
+    # statistics), never on the user's module: its running statistics stay as set.
     module = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
     module[1].running_mean.fill_(0.5)
+    module.train()
     network, _ = make_backbone(module, (4,))
-    assert torch.equal(network[1].running_mean, torch.full((3,), 0.5))
+    assert torch.equal(module[1].running_mean, torch.full((3,), 0.5))
+    assert int(module[1].num_batches_tracked) == 0
+    assert not any("running" in name for name, _ in network.named_buffers())
 
 
 def test_flat_rows_and_images_are_the_same_examples_at_predict():

@@ -151,6 +151,31 @@ def test_prior_saves_to_a_path_and_loads_from_it(make, split_pool, tmp_path):
 
 
 @pytest.mark.parametrize("make", META_LEARNERS)
+@pytest.mark.parametrize(
+    "meta_sizes, fit_sizes",
+    [(np.array([16, 16]), [16, 16]), ([np.int64(16)], (16,)), (16, [np.int64(16)])],
+    ids=["ndarray", "numpy-ints", "one-int"],
+)
+def test_layer_sizes_of_any_array_like_form_are_one_architecture(
+    make, meta_sizes, fit_sizes, split_pool, tmp_path
+):
+    # A numpy array, numpy ints or one int (one layer) meta-train, save to a file, load
+    # (torch's weights-only unpickler) and adapt, beside the same sizes written otherwise.
+    X_tr, X_te, y_tr, y_te = split_pool
+    est = make(hidden_layer_sizes=meta_sizes, n_meta_iterations=2, random_state=0)
+    est.meta_fit(X_tr, y_tr)
+    X_s, y_s = _five_way(X_te, y_te)
+    expected = est.fit(X_s, y_s).predict_proba(X_te)
+    est.export_prior(tmp_path / "prior.pt")
+    loaded = make(prior=Prior.load(tmp_path / "prior.pt"), hidden_layer_sizes=fit_sizes)
+    np.testing.assert_allclose(
+        loaded.fit(X_s, y_s).predict_proba(X_te), expected, rtol=1e-4, atol=1e-6
+    )
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        make(prior=est.export_prior(), hidden_layer_sizes=(16, 8)).fit(X_s, y_s)
+
+
+@pytest.mark.parametrize("make", META_LEARNERS)
 @pytest.mark.parametrize("dump", ["pickle", "joblib"])
 def test_pickle_round_trip_gives_identical_predictions(make, dump, split_pool, tmp_path):
     X_tr, X_te, y_tr, y_te = split_pool

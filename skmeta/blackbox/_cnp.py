@@ -21,7 +21,7 @@ from torch import nn
 
 from ..base import MetaClassifierMixin, MetaEstimatorMixin, MetaRegressorMixin, PreparedTask
 from ..metric._common import _PREDICT_CHUNK, _class_means, _embedding_width, _EmbeddingMixin
-from ..nn import BACKBONES, MLP, has_task_norm, make_backbone
+from ..nn import BACKBONES, MLP, has_task_norm, layer_sizes, make_backbone
 from ..nn._functional import functional_call
 
 # Lower bound and scale of the predicted standard deviation, as in the CNP paper: the
@@ -123,7 +123,7 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
     _parameter_constraints: dict = {
         **MetaEstimatorMixin._parameter_constraints,
         "backbone": [StrOptions(set(BACKBONES)), nn.Module],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "embed_dim": [Interval(Integral, 1, None, closed="left")],
         "transductive": ["boolean"],
         "aggregation": [StrOptions({"mean", "attention"})],
@@ -137,7 +137,7 @@ class _CNPLearner(_EmbeddingMixin, MetaEstimatorMixin):
     def _build_network(
         self, input_shape: tuple[int, ...], n_outputs: int
     ) -> tuple[nn.Module, tuple[int, ...]]:
-        hidden = tuple(self.hidden_layer_sizes)
+        hidden = layer_sizes(self.hidden_layer_sizes)
         features, shape = make_backbone(
             self.backbone, input_shape, embed_dim=self.embed_dim, hidden_layer_sizes=hidden
         )

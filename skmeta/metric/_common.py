@@ -31,7 +31,7 @@ _METRIC_CONSTRAINTS: dict = {
     **MetaClassifierMixin._episode_constraints,
     "backbone": [StrOptions(set(BACKBONES)), nn.Module],
     "embed_dim": [Interval(Integral, 1, None, closed="left")],
-    "hidden_layer_sizes": ["array-like"],
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
     "transductive": ["boolean"],
     "meta_lr_decay_interval": [Interval(Integral, 1, None, closed="left"), None],
     "meta_lr_decay": [Interval(Real, 0, 1, closed="right")],

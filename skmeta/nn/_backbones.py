@@ -583,7 +583,7 @@ def make_backbone(
     if backbone in BACKBONES:
         shape = network_input_shape(backbone, input_shape)
         if backbone == "mlp":
-            return MLP(shape[0], tuple(hidden_layer_sizes), embed_dim), shape
+            return MLP(shape[0], layer_sizes(hidden_layer_sizes), embed_dim), shape
         return Conv4(shape[0], 64, embed_dim, channels_last=channels_last), shape
     raise ValueError(f"backbone must be one of {BACKBONES} or a torch.nn.Module; got {backbone!r}.")
 

@@ -327,7 +327,7 @@ class FineTuneClassifier(MetaClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     _parameter_constraints: dict = {
         **MetaEstimatorMixin._parameter_constraints,
         "backbone": [StrOptions(set(BACKBONES)), nn.Module],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "freeze": [Interval(Integral, 0, None, closed="left"), StrOptions({"body"})],
         "finetune_lr": [Interval(Real, 0, None, closed="neither")],
         "n_finetune_steps": [Interval(Integral, 1, None, closed="left")],

@@ -47,7 +47,7 @@ class _GradientBasedLearner(MetaEstimatorMixin):
     _parameter_constraints: dict = {
         **MetaEstimatorMixin._parameter_constraints,
         "backbone": [StrOptions(set(BACKBONES)), nn.Module],
-        "hidden_layer_sizes": ["array-like"],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "inner_lr": [Interval(Real, 0, None, closed="neither")],
         "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
         "n_adapt_steps": [Interval(Integral, 0, None, closed="left"), None],
