@@ -138,6 +138,69 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
+def _all_finite(obj: Any, skip: set[int]) -> bool:
+    """Whether every floating tensor in ``obj`` (nested dicts, lists, tuples) is finite;
+    tensors whose id is in ``skip`` (the prior's own, checked already) are not read."""
+    if isinstance(obj, torch.Tensor):
+        return id(obj) in skip or not obj.is_floating_point() or bool(torch.isfinite(obj).all())
+    if isinstance(obj, dict):
+        return all(_all_finite(v, skip) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return all(_all_finite(v, skip) for v in obj)
+    return True
+
+
+def _match_feature_names(
+    meta: list[str] | None, names: list[str] | None, est: Any, action: str, stacklevel: int
+) -> None:
+    """Columns ``names`` of the data against ``meta``, the prior's: an error when they
+    differ, a warning when the data has none. ``action`` is "Adapt" or "Meta-train";
+    ``stacklevel`` that of the warning, from this function to the user's call."""
+    if meta is not None and names is not None and names != meta:
+        moved = sorted(names) == sorted(meta)  # the same columns, in another order
+        raise ValueError(
+            f"The prior was meta-trained on the columns {meta[:6]}"
+            f"{'...' if len(meta) > 6 else ''}, but X has the columns {names[:6]}"
+            f"{'...' if len(names) > 6 else ''}. "
+            + (
+                "Reorder them: X[prior.feature_names], with prior = "
+                "estimator.export_prior() (or the prior= you passed)."
+                if moved
+                else f"{action} with the features the prior was meta-trained on."
+            )
+        )
+    if meta is not None and names is None:
+        warnings.warn(
+            f"X does not have feature names, but {type(est).__name__}'s prior was "
+            "meta-trained with feature names; make sure the columns are in the "
+            "meta-training order.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def _task_feature_names(tasks: Any) -> list[str] | None:
+    """The columns of a list of (X, y) pairs with DataFrame inputs (None otherwise); an
+    error when two tasks' columns differ, which would mix features silently."""
+    if not isinstance(tasks, (list, tuple)):
+        return None
+    found: list[str] | None = None
+    for index, pair in enumerate(tasks):
+        if isinstance(pair, Task) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            return None
+        names = _get_feature_names(pair[0])
+        names = None if names is None else names.tolist()
+        if index == 0:
+            found = names
+        elif names != found:
+            raise ValueError(
+                f"Task {index} has the columns {names if names is None else names[:6]}, but "
+                f"task 0 has {found if found is None else found[:6]}; every task must share "
+                "one input space, with its columns in one order."
+            )
+    return found
+
+
 def _param_shapes(params: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in params.items()}
 
@@ -327,6 +390,18 @@ class MetaEstimatorMixin:
         optimizer.step()
         return loss, metrics
 
+    def _divergence_hint(self, stage: str) -> str:
+        """How to fix a diverged ``stage`` ("meta-training" or "adaptation"): the step
+        sizes this estimator has, with their values."""
+        names = ("inner_lr",) if stage == "adaptation" else ("meta_lr", "inner_lr")
+        rates = [f"{n}={getattr(self, n)!r}" for n in names if hasattr(self, n)]
+        if not rates:
+            return "Check the prior for nan values (Prior.load) and scale the features."
+        return (
+            f"Lower the step size ({', '.join(rates)}) or scale the features, e.g. with a "
+            "StandardScaler."
+        )
+
     def _scheduled_meta_lr(self, done: int) -> float | None:
         """The learning rate of the meta-update after ``done`` meta-updates, for
         estimators with a step schedule (``meta_lr_decay_interval``); None leaves the
@@ -483,8 +558,16 @@ class MetaEstimatorMixin:
                 self.__dict__.pop(name, None)
             self._clear_adaptation()
             self.meta_input_shape_ = data.input_shape
-            names = _get_feature_names(tasks) if y is not None else None
-            self._meta_feature_names = None if names is None else names.tolist()
+            if y is not None:
+                names = _get_feature_names(tasks)
+                names = None if names is None else names.tolist()
+            else:
+                names = _task_feature_names(tasks)
+            if self.prior is not None:
+                _match_feature_names(
+                    self._loaded_prior().feature_names, names, self, "Meta-train", 3
+                )
+            self._meta_feature_names = names
             self._meta_architecture = self._architecture_config()
             self.device_ = device
             validation = self._validation_list(validation_tasks, val_seed, device)
@@ -557,6 +640,11 @@ class MetaEstimatorMixin:
             y_t = torch.as_tensor(y, device=device)
             with torch.no_grad():
                 self.adaptation_ = self._adapt(params, X_t, y_t, self._n_outputs())
+            if not _all_finite(self.adaptation_, {id(v) for v in params.values()}):
+                raise ValueError(
+                    f"{type(self).__name__} diverged while adapting to the support set: "
+                    "its task parameters hold nan or inf. " + self._divergence_hint("adaptation")
+                )
             self.device_ = device
         return self
 
@@ -571,26 +659,7 @@ class MetaEstimatorMixin:
             return  # a fresh network has nothing to match
         names = getattr(self, "feature_names_in_", None)
         names = None if names is None else names.tolist()
-        if meta is not None and names is not None and names != meta:
-            moved = sorted(names) == sorted(meta)  # the same columns, in another order
-            raise ValueError(
-                f"The prior was meta-trained on the columns {meta[:6]}"
-                f"{'...' if len(meta) > 6 else ''}, but X has the columns {names[:6]}"
-                f"{'...' if len(names) > 6 else ''}. "
-                + (
-                    "Reorder them: X[prior.feature_names], with prior = "
-                    "estimator.export_prior() (or the prior= you passed)."
-                    if moved
-                    else "Adapt with the features the prior was meta-trained on."
-                )
-            )
-        elif meta is not None and names is None:
-            warnings.warn(
-                f"X does not have feature names, but {type(self).__name__} was meta-trained "
-                "with feature names; make sure the columns are in the meta-training order.",
-                UserWarning,
-                stacklevel=3,
-            )
+        _match_feature_names(meta, names, self, "Adapt", stacklevel=4)
 
     def export_prior(self, path: str | os.PathLike | None = None) -> Prior:
         """Export the meta-trained prior (and save it to ``path`` if given).
@@ -828,7 +897,11 @@ class MetaEstimatorMixin:
         ``prior`` parameter already read, if it was (see `_initial_params`)."""
         if hasattr(self, "meta_params_"):
             self._check_architecture()
-            if tuple(self._network_input_shape(tuple(input_shape))) != tuple(self.net_input_shape_):
+            try:
+                shape = tuple(self._network_input_shape(tuple(input_shape)))
+            except ValueError:  # e.g. too small for Conv-4: the mismatch is the message
+                shape = None
+            if shape != tuple(self.net_input_shape_):
                 raise ValueError(
                     f"This estimator was meta-trained on examples of shape "
                     f"{tuple(self.meta_input_shape_)} (network input "
@@ -839,8 +912,20 @@ class MetaEstimatorMixin:
             self.network_ = _place(self.network_, device)
             return {k: v.to(device) for k, v in self.meta_params_.items()}
         seed = int(check_random_state(self.random_state).randint(_SEED_MAX))
-        with _seeded(seed, device):
-            network, net_shape = self._build_network(tuple(input_shape), self._n_outputs())
+        try:
+            with _seeded(seed, device):
+                network, net_shape = self._build_network(tuple(input_shape), self._n_outputs())
+        except ValueError as error:
+            prior = prior if prior is not None else self._loaded_prior()
+            if prior is None:
+                raise
+            # the prior's network took its inputs: the data is what differs
+            raise ValueError(
+                f"The prior was meta-trained on inputs of shape {tuple(prior.input_shape)}, "
+                f"but X has examples of shape {tuple(input_shape)}, which its network cannot "
+                f"take ({str(error).rstrip('.')}). Use data with the features the prior was "
+                "meta-trained on."
+            ) from None
         self.network_, self.net_input_shape_ = network.to(device).eval(), net_shape
         return self._initial_params(self.network_, net_shape, tuple(input_shape), device, prior)
 
@@ -974,6 +1059,17 @@ class MetaEstimatorMixin:
                             group["lr"] = lr
                     with _training_mode(self.network_, switch):
                         loss, metrics = self._meta_update(batch, params, optimizer, device)
+                    if not math.isfinite(loss):
+                        raise ValueError(
+                            f"Meta-training diverged: the meta-loss of meta-update "
+                            f"{loop.start + 1} is {loss}. "
+                            + self._divergence_hint("meta-training")
+                            + (
+                                " The checkpoint keeps the last finite state."
+                                if checkpoint is not None and loop.start >= every
+                                else ""
+                            )
+                        )
                     loop.start += 1
                     stream_state = position()
                     record = {"iteration": loop.start, "loss": loss, **metrics}

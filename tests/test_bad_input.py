@@ -57,6 +57,24 @@ def test_nan_and_infinity():
         ProtoNetClassifier().meta_fit(X, [0, 1, 0, 1], groups=[0, 0, 1, 1])
 
 
+def test_images_too_small_for_the_prior_name_the_meta_training_shape():
+    # Conv-4 refuses images under 16x16; after meta-training on 28x28 the mismatch with
+    # the prior is what to say, not the network's lower bound.
+    rng = np.random.default_rng(0)
+    X, y = rng.random((60, 28, 28)).astype(np.float32), np.repeat(np.arange(6), 10)
+    est = ProtoNetClassifier(backbone="conv4", n_way=3, n_query=2, n_meta_iterations=1)
+    est.meta_fit(X, y)
+    small = rng.random((3, 14, 14)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"meta-trained on examples of shape \(28, 28\)"):
+        est.fit(small, [0, 1, 2])
+    with pytest.raises(
+        ValueError, match=r"prior was meta-trained on inputs of shape \(1, 28, 28\)"
+    ):
+        ProtoNetClassifier(backbone="conv4", prior=est.export_prior()).fit(small, [0, 1, 2])
+    with pytest.raises(ValueError, match="needs images of at least 16x16"):  # no prior
+        ProtoNetClassifier(backbone="conv4").fit(small, [0, 1, 2])
+
+
 def test_wrong_task_ids():
     X, y = make_pool(n_classes=4, n_per_class=4)
     with pytest.raises(ValueError, match="groups has 3 entries but the matching X has 16 rows"):
@@ -489,6 +507,35 @@ def test_feature_names_of_meta_training_are_checked_at_fit(tmp_path):
     plain.fit(support[cols[::-1]], [0, 1, 2])
 
 
+def test_feature_names_are_checked_at_meta_fit_from_a_prior_and_across_tasks():
+    pd = pytest.importorskip("pandas")
+    X, y = _pool()
+    cols = [f"f{i}" for i in range(6)]
+    frame = pd.DataFrame(X, columns=cols)
+    prior = (
+        ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=2, random_state=0)
+        .meta_fit(frame, y)
+        .export_prior()
+    )
+    warm = ProtoNetClassifier(prior=prior, n_way=3, n_query=5, n_meta_iterations=1)
+    with pytest.raises(ValueError, match=r"Reorder them: X\[prior.feature_names\]"):
+        warm.meta_fit(frame[cols[::-1]], y)
+    with pytest.raises(ValueError, match="Meta-train with the features the prior was"):
+        warm.meta_fit(frame.rename(columns={"f0": "g0"}), y)
+    with pytest.warns(UserWarning, match="X does not have feature names"):
+        warm.meta_fit(X, y)
+    assert warm.meta_fit(frame, y).export_prior().feature_names == cols
+    # (X, y) pairs of DataFrames: their columns are recorded, and must agree
+    pairs = [(frame.iloc[y // 3 == t], y[y // 3 == t]) for t in np.unique(y // 3)]
+    est = ProtoNetClassifier(n_way=3, n_query=5, n_meta_iterations=1, random_state=0)
+    assert est.meta_fit(pairs).export_prior().feature_names == cols
+    with pytest.raises(ValueError, match="Reorder them"):
+        est.fit(frame[cols[::-1]].iloc[[0, 20, 40]], [0, 1, 2])
+    pairs[2] = (pairs[2][0][cols[::-1]], pairs[2][1])
+    with pytest.raises(ValueError, match=r"Task 2 has the columns \['f5'.*but task 0 has"):
+        est.meta_fit(pairs)
+
+
 @pytest.mark.parametrize("content", [b"", b"\x00\x01junk", None])
 def test_files_that_are_not_priors_or_checkpoints(tmp_path, content):
     import pickle
@@ -599,3 +646,33 @@ def test_tasks_with_an_empty_query_set_are_refused():
         fitted.meta_fit(X, y, validation_tasks=empty)
     with pytest.raises(ValueError, match="non-empty query set"):
         evaluate(fitted, empty)
+
+
+def test_divergence_is_an_error_that_names_the_step_size():
+    # sklearn's MLP refuses non-finite weights; a diverged meta-learner must not hand back
+    # a model that predicts nan.
+    from skmeta import MAMLRegressor, MultiTaskRegressor
+    from skmeta.datasets import SinusoidTasks
+
+    with pytest.raises(ValueError, match=r"Meta-training diverged.*meta_lr=1000000\.0"):
+        est = MAMLRegressor(meta_lr=1e6, n_meta_iterations=20, random_state=0)
+        est.meta_fit(SinusoidTasks(random_state=0))
+    assert not hasattr(est, "meta_params_")
+    with pytest.raises(ValueError, match=r"Meta-training diverged.*inner_lr=100000000\.0"):
+        MAMLRegressor(inner_lr=1e8, n_meta_iterations=5).meta_fit(SinusoidTasks(random_state=0))
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-5, 5, (10, 1))
+    est = MAMLRegressor(n_meta_iterations=2, random_state=0).meta_fit(SinusoidTasks(random_state=0))
+    est.fit(X, np.sin(X[:, 0]))
+    before = est.predict(X)
+    est.set_params(inner_lr=1e8, n_adapt_steps=10)
+    with pytest.raises(ValueError, match=r"diverged while adapting.*inner_lr=100000000\.0"):
+        est.fit(X, np.sin(X[:, 0]))
+    np.testing.assert_array_equal(est.predict(X), before)  # the last adaptation stays
+
+    X, g = rng.normal(size=(200, 4)), np.repeat(np.arange(4), 50)
+    with pytest.raises(ValueError, match=r"diverged: training produced nan.*learning_rate"):
+        MultiTaskRegressor(learning_rate=1e30, max_epochs=3, random_state=0).fit(
+            X, X[:, 0], task_ids=g
+        )

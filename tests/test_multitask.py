@@ -232,12 +232,20 @@ def test_pcgrad_and_custom_weightings_train(offsets):
         assert r2_score(y[~tr], est.predict(X[~tr], task_ids=g[~tr])) > 0.5
 
 
-def test_sharing_penalty_pulls_task_copies_together(offsets):
+@pytest.mark.parametrize("task_weights", ["equal", "pcgrad"])
+@pytest.mark.parametrize("conditioning", ["independent", "concat"])
+def test_sharing_penalty_pulls_task_copies_together(conditioning, task_weights, offsets):
+    # "concat"'s task-specific parameters are W_z's columns of a weight whose other
+    # columns are shared: PCGrad must still give them the penalty's gradient.
     X, y, g, tr = offsets
     spread = {}
     for lam in [0.0, 1.0]:
         est = MultiTaskRegressor(
-            conditioning="independent", sharing_penalty=lam, **FAST, random_state=0
+            conditioning=conditioning,
+            task_weights=task_weights,
+            sharing_penalty=lam,
+            **FAST,
+            random_state=0,
         ).fit(X[tr], y[tr], task_ids=g[tr])
         spread[lam] = float(est.module_.sharing_penalty().detach())
     assert spread[1.0] < 0.1 * spread[0.0], spread

@@ -196,16 +196,32 @@ class MultiTaskNetwork(nn.Module):
         For "concat" with one-hot descriptors that is a view, the columns W_z of a
         weight whose other columns are shared.
         """
-        out = {}
+        return {
+            name: (param if index is None else param[index], axis)
+            for name, param, index, axis in self._specific_entries()
+        }
+
+    def task_specific_masks(self) -> list[tuple[nn.Parameter, torch.Tensor]]:
+        """(parameter, boolean mask of its task-specific entries) for every parameter
+        holding any: all True for a per-task parameter, W_z's columns for "concat"."""
+        out = []
+        for _, param, index, _ in self._specific_entries():
+            mask = torch.zeros_like(param, dtype=torch.bool)
+            mask[index if index is not None else ...] = True
+            out.append((param, mask))
+        return out
+
+    def _specific_entries(self):
+        """(name, parameter, index into it or None for all of it, task axis)."""
         for k, layer in enumerate(self.layers):
             if layer.mode == "task":
-                out[f"layers.{k}.weight"] = (layer.weight, 0)
-                out[f"layers.{k}.bias"] = (layer.bias, 0)
+                yield f"layers.{k}.weight", layer.weight, None, 0
+                yield f"layers.{k}.bias", layer.bias, None, 0
             elif layer.mode == "concat" and self.descriptors is None:  # W_z's columns
-                out[f"layers.{k}.weight[:, {layer.n_in}:]"] = (layer.weight[:, layer.n_in :], 1)
+                columns = (slice(None), slice(layer.n_in, None))
+                yield f"layers.{k}.weight[:, {layer.n_in}:]", layer.weight, columns, 1
             elif layer.mode is not None and self.descriptors is None:
-                out[f"layers.{k}.task_embedding"] = (layer.task_embedding, 0)
-        return out
+                yield f"layers.{k}.task_embedding", layer.task_embedding, None, 0
 
     def sharing_penalty(self) -> torch.Tensor:
         """Σ_i ||θ^i − θ̄||² over the task-specific parameters.

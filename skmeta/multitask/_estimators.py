@@ -274,6 +274,12 @@ class _BaseMultiTask(BaseEstimator):
             )
             net.fit({"X": X_t, "task": task_t}, y_t)
         network.eval()
+        if not all(bool(torch.isfinite(p).all()) for p in network.parameters()):
+            raise ValueError(
+                f"{type(self).__name__} diverged: training produced nan or inf weights. "
+                f"Lower learning_rate (now {self.learning_rate!r}) or scale the features and "
+                "targets, e.g. with a StandardScaler."
+            )
         self.module_ = network
         self.task_ids_ = known
         self.descriptors_ = descriptors
@@ -337,6 +343,12 @@ class _BaseMultiTask(BaseEstimator):
                 )
                 net.fit({"X": _tensor(X, device)}, self._target_tensor(targets, device))
             self.adaptation_history_ = net.history
+        if not all(bool(torch.isfinite(p).all()) for p in new_task.parameters()):
+            raise ValueError(
+                f"{type(self).__name__} diverged while adapting to the new task: its own "
+                f"parameters hold nan or inf. Lower adapt_lr (now {self.adapt_lr!r}) or "
+                "scale the features."
+            )
         self.adaptation_ = _detach_tree(new_task.state())
         return self
 

@@ -154,10 +154,15 @@ class MultiTaskNet(NeuralNet):
         Xi, yi = unpack_data(batch)
         if not weighting.gradient_based or Xi.get("task") is None:
             return super().train_step_single(batch, **fit_params)
-        specific_ids = {id(t) for t, _ in self.module_.task_specific().values()}
+        # Task-specific entries (whole per-task parameters, or W_z's columns of a
+        # "concat" weight) never enter the projection: only shared entries conflict.
+        cached = getattr(self, "_specific_masks", None)  # fixed by the module's structure
+        if cached is None or cached[0] is not self.module_:
+            masks = {id(p): m for p, m in self.module_.task_specific_masks()}
+            self._specific_masks = cached = (self.module_, masks)
+        masks = cached[1]
         params = [p for p in self.module_.parameters() if p.requires_grad]
-        shared = [p for p in params if id(p) not in specific_ids]
-        specific = [p for p in params if id(p) in specific_ids]
+        shared = [p for p in params if id(p) not in masks or not masks[id(p)].all()]
         if not shared:  # nothing is shared, so no gradients conflict
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
@@ -170,28 +175,49 @@ class MultiTaskNet(NeuralNet):
         loss = task_losses.mean()
         # One backward pass per task at once (vmap over the rows of an identity matrix).
         eye = torch.eye(counts.shape[0], dtype=rows.dtype, device=rows.device)
-        task_grads = torch.autograd.grad(
-            task_losses,
-            shared,
-            grad_outputs=eye,
-            is_grads_batched=True,
-            retain_graph=True,
-            allow_unused=True,
+        task_grads = list(
+            torch.autograd.grad(
+                task_losses,
+                shared,
+                grad_outputs=eye,
+                is_grads_batched=True,
+                retain_graph=True,
+                allow_unused=True,
+            )
         )
-        task_grads = [
-            torch.zeros((counts.shape[0], *p.shape), device=p.device) if g is None else g
-            for g, p in zip(task_grads, shared)
-        ]
+        # Entries of a shared weight that are task-specific ("concat"'s W_z columns) take
+        # the plain gradient of the loss: the mean of the per-task ones, read before they
+        # are masked out of the projection.
+        own: dict[int, torch.Tensor] = {}
+        for i, (g, p) in enumerate(zip(task_grads, shared)):
+            if g is None:
+                task_grads[i] = torch.zeros((counts.shape[0], *p.shape), device=p.device)
+            elif id(p) in masks:
+                own[id(p)] = g.mean(dim=0)
+                task_grads[i] = g.masked_fill(masks[id(p)], 0.0)
         flat = torch.cat([g.reshape(counts.shape[0], -1) for g in task_grads], dim=1)
         direction = weighting.aggregate(flat)
         offset = 0
         for p in shared:
             p.grad = direction[offset : offset + p.numel()].view_as(p).clone()
             offset += p.numel()
-        total = loss
+        penalty = None
         if self.sharing_penalty:
-            total = total + self.sharing_penalty * self.module_.sharing_penalty()
+            penalty = self.sharing_penalty * self.module_.sharing_penalty()
+        # Whole per-task parameters: the plain gradient of the loss and the penalty.
+        specific = [p for p in params if id(p) in masks and id(p) not in own]
         if specific:
+            total = loss if penalty is None else loss + penalty
             for p, g in zip(specific, torch.autograd.grad(total, specific, allow_unused=True)):
                 p.grad = torch.zeros_like(p) if g is None else g
+        # Partly task-specific weights: the penalty's gradient (no pass through the
+        # network: the penalty reads the parameters directly) on their task entries.
+        partial = [p for p in shared if id(p) in own]
+        if partial and penalty is not None:
+            for p, g in zip(partial, torch.autograd.grad(penalty, partial, allow_unused=True)):
+                if g is not None:
+                    own[id(p)] = own[id(p)] + g
+        for p in partial:
+            p.grad = torch.where(masks[id(p)], own[id(p)], p.grad)
+        total = loss if penalty is None else loss + penalty
         return {"loss": total.detach(), "y_pred": y_pred}
