@@ -676,3 +676,25 @@ def test_divergence_is_an_error_that_names_the_step_size():
         MultiTaskRegressor(learning_rate=1e30, max_epochs=3, random_state=0).fit(
             X, X[:, 0], task_ids=g
         )
+
+
+def test_evaluate_scores_each_task_once_and_checks_n_tasks():
+    # A finite collection is not cycled to reach n_tasks: the same tasks twice would
+    # narrow the interval without new evidence.
+    from skmeta.evaluation import evaluate
+    from skmeta.tasks import EpisodeSampler
+
+    X, y = _pool()
+    finite = EpisodeSampler(X, y, n_way=3, n_shot=1, n_query=2, n_episodes=10, random_state=0)
+    est = ProtoNetClassifier(random_state=0)
+    with pytest.raises(ValueError, match=r"Asked for 600 tasks but the collection holds 10"):
+        evaluate(est, finite)
+    with pytest.raises(ValueError, match="collection holds 10"):
+        evaluate(est, finite.sample(10), n_tasks=11)
+    assert evaluate(est, finite, n_tasks=None).n_tasks == 10
+    assert evaluate(est, finite, n_tasks=4).n_tasks == 4
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="n_tasks must be an int >= 1 or None"):
+            evaluate(est, finite, n_tasks=bad)
+    endless = EpisodeSampler(X, y, n_way=3, n_shot=1, n_query=2, random_state=0)
+    assert evaluate(est, endless, n_tasks=15).n_tasks == 15

@@ -161,3 +161,27 @@ def test_iter_tasks_accepts_every_form():
         next(iter_tasks([42]))
     with pytest.raises(ValueError, match="empty"):
         next(iter_tasks([]))
+
+
+def test_a_random_state_instance_draws_anew_on_every_iteration():
+    # sklearn's convention: an int repeats, a RandomState instance moves on.
+    X, y = np.arange(120.0).reshape(60, 2), np.repeat(np.arange(12), 5)  # rows differ
+    for make in (
+        lambda rs: EpisodeSampler(X, y, n_way=3, n_shot=1, n_query=2, random_state=rs),
+        lambda rs: GroupedTasks(X, y, y // 3, random_state=rs),
+    ):
+        fixed, moving = make(0), make(np.random.RandomState(0))
+        first, again = list(islice(fixed, 4)), list(islice(fixed, 4))
+        assert all(np.array_equal(a.X_support, b.X_support) for a, b in zip(first, again))
+        first, again = list(islice(moving, 4)), list(islice(moving, 4))
+        assert any(not np.array_equal(a.X_support, b.X_support) for a, b in zip(first, again))
+
+
+def test_split_tasks_keeps_dataframes_as_train_test_split_does():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.arange(24.0).reshape(12, 2), columns=["a", "b"])
+    y = pd.Series(np.repeat([0, 1, 2, 3], 3), name="label")
+    X_tr, X_te, y_tr, y_te = split_tasks(X, y, groups=y, test_size=0.5, random_state=0)
+    assert isinstance(X_tr, pd.DataFrame) and list(X_tr.columns) == ["a", "b"]
+    assert isinstance(y_te, pd.Series) and y_te.name == "label"
+    assert (X_tr.index == y_tr.index).all() and not set(y_tr) & set(y_te)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from itertools import islice
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,8 @@ def evaluate(
         Meta-test tasks (e.g. an `EpisodeSampler` over held-out classes).
     n_tasks : int or None, default=600
         Tasks to score (600 is the papers' convention); None scores a finite collection
-        in full.
+        in full. Each task is scored once: a finite collection must hold at least
+        ``n_tasks`` (an endless sampler always does). With one task, ``ci95`` is nan.
     random_state : int, RandomState instance or None, default=None
         Seeds the support/query split of ``(X, y)`` pairs.
 
@@ -99,8 +101,21 @@ def evaluate(
     (20, True)
     """
     classifier = is_classifier(estimator)
-    if n_tasks is None and not hasattr(tasks, "__len__"):
+    if n_tasks is not None and (
+        isinstance(n_tasks, bool) or not isinstance(n_tasks, Integral) or n_tasks < 1
+    ):
+        raise ValueError(f"n_tasks must be an int >= 1 or None (all tasks); got {n_tasks!r}.")
+    finite = not getattr(tasks, "_draws_endlessly", False) and hasattr(tasks, "__len__")
+    if n_tasks is None and not finite:
         raise ValueError("tasks is endless; pass n_tasks=... to say how many to score.")
+    if finite and n_tasks is not None and n_tasks > len(tasks):
+        # iter_tasks cycles over a finite collection: scoring the same tasks again would
+        # narrow the interval without new evidence
+        raise ValueError(
+            f"Asked for {n_tasks} tasks but the collection holds {len(tasks)}, and each task "
+            f"is scored once. Pass n_tasks=None to score all {len(tasks)}, or more tasks "
+            f"(e.g. an EpisodeSampler with n_episodes={n_tasks}, or an endless one)."
+        )
     count = len(tasks) if n_tasks is None else n_tasks
     model = copy.deepcopy(estimator)
     stream = iter_tasks(

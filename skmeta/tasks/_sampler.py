@@ -155,7 +155,6 @@ class EpisodeSampler:
                 f"examples, but {short.size} classes have fewer: {listed}{more}. Lower n_shot "
                 "or n_query, or drop those classes from the pool."
             )
-        self._seed = _episode_seed(random_state)
 
     def __len__(self) -> int:
         if self.n_episodes is None:
@@ -166,7 +165,9 @@ class EpisodeSampler:
         return self.n_episodes
 
     def __iter__(self) -> Iterator[Task]:
-        return _ResumableStream(self._seed, lambda rng, _: self._draw(rng), self.n_episodes)
+        return _ResumableStream(
+            _episode_seed(self.random_state), lambda rng, _: self._draw(rng), self.n_episodes
+        )
 
     @property
     def _draws_endlessly(self) -> bool:

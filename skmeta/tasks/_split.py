@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit
+from sklearn.utils import _safe_indexing
 
 from ._sampler import (
     _check_positive_int,
@@ -119,7 +120,6 @@ class GroupedTasks:
         self.descriptors = self._descriptor_table(descriptors)
         self.n_passes = None if n_passes is None else _check_positive_int(n_passes, "n_passes")
         self.random_state = random_state
-        self._seed = _episode_seed(random_state)
 
     def _descriptor_table(self, descriptors: Any) -> list[np.ndarray | None]:
         if descriptors is None:
@@ -145,7 +145,7 @@ class GroupedTasks:
     def __iter__(self) -> Iterator[Task]:
         n_groups = len(self._rows)
         n_items = 0 if not n_groups else None if self.n_passes is None else n_groups * self.n_passes
-        return _ResumableStream(self._seed, self._task, n_items)
+        return _ResumableStream(_episode_seed(self.random_state), self._task, n_items)
 
     @property
     def _draws_endlessly(self) -> bool:
@@ -272,9 +272,9 @@ def split_tasks(
     for a in arrays:
         if isinstance(a, list):
             out += [[a[i] for i in train], [a[i] for i in test]]
-        else:
-            a = np.asarray(a)
-            out += [a[train], a[test]]
+        else:  # as train_test_split: DataFrames and Series keep their type and columns
+            a = a if hasattr(a, "iloc") else np.asarray(a)
+            out += [_safe_indexing(a, train), _safe_indexing(a, test)]
     return out
 
 
