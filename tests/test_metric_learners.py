@@ -308,6 +308,49 @@ def test_protonet_fixed_temperature_flattens_the_softmax():
         ProtoNetClassifier(temperature="auto").fit(X[::10], y[::10])
 
 
+def test_protonet_a_fixed_temperature_never_changes_what_is_learned():
+    # Meta-training runs at temperature 1 whatever the float: the same prior, the same
+    # predictions; only predict_proba is rescaled.
+    X, y = make_pool(n_classes=20)
+    params = dict(n_query=3, n_meta_iterations=30, meta_lr=1e-2, random_state=0)
+    cold = ProtoNetClassifier(temperature=1.0, **params).meta_fit(X, y)
+    warm = ProtoNetClassifier(temperature=10.0, **params).meta_fit(X, y)
+    for name, value in cold.meta_params_.items():
+        if name != "log_temperature":
+            torch.testing.assert_close(warm.meta_params_[name], value, rtol=0, atol=0)
+    support, query = X[:100:20], X[1:100]
+    cold.fit(support, y[:100:20])
+    warm.fit(support, y[:100:20])
+    np.testing.assert_array_equal(warm.predict(query), cold.predict(query))
+    assert (warm.predict_proba(query).max(axis=1) < cold.predict_proba(query).max(axis=1)).all()
+
+
+def test_protonet_fits_the_temperature_on_n_way_episodes(monkeypatch):
+    X, y = make_pool(n_classes=40)
+    ways = []
+    fit_temperature = ProtoNetClassifier._fit_temperature
+
+    def spy(self, tasks):
+        ways.extend(t.n_classes for t in tasks)
+        return fit_temperature(self, tasks)
+
+    monkeypatch.setattr(ProtoNetClassifier, "_fit_temperature", spy)
+    est = ProtoNetClassifier(n_way=3, train_n_way=20, n_query=3, temperature="fitted")
+    est.set_params(n_meta_iterations=2, random_state=0).meta_fit(X, y)
+    assert set(ways) == {3}  # the ways of the tasks it is meant for, not train_n_way's
+
+
+def test_protonet_prior_keeps_its_distance():
+    X, y = make_pool(n_classes=20)
+    cosine = ProtoNetClassifier(distance="cosine", n_query=3, n_meta_iterations=2).meta_fit(X, y)
+    with pytest.raises(ValueError, match="meta-trained with distance='cosine'"):
+        ProtoNetClassifier(prior=cosine.export_prior()).fit(X[:100:20], y[:100:20])
+    with pytest.raises(ValueError, match="meta-trained with distance='cosine'"):
+        cosine.set_params(distance="euclidean").fit(X[:100:20], y[:100:20])
+    same = ProtoNetClassifier(distance="cosine", prior=cosine.export_prior())
+    assert same.fit(X[:100:20], y[:100:20]).predict(X[:5]).shape == (5,)
+
+
 def test_protonet_prior_carries_the_fitted_temperature(mis_scaled):
     X, y, val_tasks, _ = mis_scaled
     est = ProtoNetClassifier(temperature="fitted", n_query=5, n_meta_iterations=20, random_state=0)

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..base import N_VALIDATION_TASKS, MetaClassifierMixin, MetaEstimatorMixin, PreparedTask
 from ..nn import has_task_norm
-from ..tasks import EpisodeSampler
+from ..tasks import EpisodeSampler, iter_tasks
 from ..tasks._sampler import _TooFewClassesError
 from ._common import (
     _COSINE_SCALE,
@@ -159,7 +159,9 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
             StrOptions({"learned", "fitted"}),
         ],
     }
-    _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes")
+    _architecture_params = ("backbone", "embed_dim", "hidden_layer_sizes", "distance")
+    # (the embedding was meta-trained for its distance: another one is another model)
+    _shape_free_params = ("distance",)
 
     def __init__(
         self,
@@ -241,7 +243,17 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
             if validation_tasks is not None:
                 calibration = self._validation_list(validation_tasks, seed, self.device_)
             else:
-                stream = self._task_stream(tasks, y, groups, seed)
+                # episodes of the tasks the estimator is meant for: n_way, not train_n_way
+                # (a temperature fitted at another way count mis-calibrates)
+                stream = (
+                    iter_tasks(
+                        self._episode_sampler(tasks, y, seed, n_way=self.n_way),
+                        n_shot=self.n_shot,
+                        stratify=True,
+                    )
+                    if y is not None and groups is None
+                    else self._task_stream(tasks, y, groups, seed)
+                )
                 calibration = [
                     self._prepare(t, self.device_) for t in islice(stream, N_VALIDATION_TASKS)
                 ]
@@ -255,15 +267,21 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
     )
 
     # ----------------------------------------------------------------- maths
-    def _episode_sampler(self, X: Any, y: Any, seed: int) -> EpisodeSampler:
-        n_way = self.n_way if self.train_n_way is None else self.train_n_way
+    def _episode_sampler(
+        self, X: Any, y: Any, seed: int, n_way: int | None = None
+    ) -> EpisodeSampler:
+        """Meta-training episodes (``train_n_way``-way, else ``n_way``), or ``n_way``-way
+        ones when ``n_way`` is given (to fit the temperature)."""
+        training = n_way is None and self.train_n_way is not None
+        if n_way is None:
+            n_way = self.n_way if self.train_n_way is None else self.train_n_way
         try:
             return EpisodeSampler(
                 X, y, n_way=n_way, n_shot=self.n_shot, n_query=self.n_query, random_state=seed
             )
         except _TooFewClassesError as error:
             # name the parameter the user set: train_n_way or n_way
-            name = "n_way" if self.train_n_way is None else "train_n_way"
+            name = "train_n_way" if training else "n_way"
             raise ValueError(
                 f"{name}={n_way}: meta-training episodes need {n_way} classes, but the "
                 f"meta-training pool has only {error.n_classes}. Lower {name} or add classes."
@@ -285,8 +303,11 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
     ) -> float | torch.Tensor:
         if self.temperature == "learned" or (self.temperature == "fitted" and not training):
             return torch.exp(-params[_LOG_TEMPERATURE])
-        if self.temperature == "fitted":
-            return 1.0  # meta-training runs at temperature 1; the fit comes after
+        if training:
+            # "fitted" and a fixed temperature meta-train at temperature 1: the
+            # temperature rescales predict_proba only, so it never changes what is learned
+            # (nor, then, predict)
+            return 1.0
         return 1.0 / self.temperature
 
     def _logits(self, z_query: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
