@@ -22,6 +22,7 @@ An estimator that meta-trains another way keeps all of that by overriding the st
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os
@@ -457,7 +458,8 @@ class MetaEstimatorMixin:
         self, loop: _MetaLoop, params: dict[str, torch.Tensor], validated: bool
     ) -> None:
         """Store the fitted state: θ* (the best validated θ, else the last) and history."""
-        chosen = loop.best_params if loop.best_params is not None else params
+        # (a run resumed without validation keeps its last θ, not the checkpoint's best)
+        chosen = loop.best_params if validated and loop.best_params is not None else params
         self.meta_params_ = {k: v.detach().clone() for k, v in chosen.items()}
         self.meta_history_ = loop.history
         self.n_meta_iter_ = loop.start
@@ -575,14 +577,18 @@ class MetaEstimatorMixin:
                 params, optimizer = self._start_meta_training(data, device)
             self.network_.eval()  # training mode for the meta-updates only
             try:
+                fingerprint = _validation_fingerprint(validation)
                 loop = _MetaLoop(
                     history=[], best_score=-math.inf, best_params=None, stale=0, start=0
                 )
                 if state is not None:
                     loop = self._restore_meta_training(state, params, optimizer)
+                    if "validation" in state and state["validation"] != fingerprint:
+                        _select_afresh(loop, state["validation"], fingerprint)
                     _fast_forward(
                         data.stream, loop.start * data.items_per_update, state.get("stream")
                     )
+                loop.validation = fingerprint
                 self._run_meta_loop(
                     loop,
                     data,
@@ -696,7 +702,8 @@ class MetaEstimatorMixin:
     # ------------------------------------------------------------ internals
     def _checkpoint_key(self) -> dict[str, str]:
         keep = ("n_meta_iterations", "verbose", "patience", "validation_interval", "device")
-        return {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in keep}
+        key = {k: repr(v) for k, v in self.get_params(deep=False).items() if k not in keep}
+        return {**key, "estimator": type(self).__name__}
 
     def _architecture_config(self) -> dict[str, Any]:
         config = {}
@@ -1342,6 +1349,8 @@ class _MetaLoop:
     start: int
     best_iteration: int = 0
     rng_state: torch.Tensor | None = None
+    #: Fingerprint of the validation tasks the best score was taken on (None: none).
+    validation: str | None = None
 
     def update(self, score: float, params: dict[str, torch.Tensor], iteration: int) -> None:
         if score > self.best_score:
@@ -1349,6 +1358,33 @@ class _MetaLoop:
             self.best_params = {k: v.detach().clone() for k, v in params.items()}
         else:
             self.stale += 1
+
+
+def _validation_fingerprint(tasks: list[PreparedTask] | None) -> str | None:
+    """A digest of the validation tasks' tensors: a resumed run compares scores with the
+    checkpoint's best only when they were taken on the same tasks."""
+    if tasks is None:
+        return None
+    digest = hashlib.sha1()
+    for task in tasks:
+        for tensor in (task.X_support, task.y_support, task.X_query, task.y_query):
+            if tensor is not None:
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return f"{len(tasks)}:{digest.hexdigest()}"
+
+
+def _select_afresh(loop: _MetaLoop, saved: str | None, now: str | None) -> None:
+    """Forget a resumed run's best prior when its validation tasks were others (or none):
+    scores on other tasks do not compare."""
+    if saved is not None and now is not None:
+        warnings.warn(
+            "The validation tasks differ from those of the checkpoint's run: its best "
+            "score does not compare with this run's, so the best prior and the patience "
+            "count start afresh from this run's validations.",
+            UserWarning,
+            stacklevel=4,
+        )
+    loop.best_score, loop.best_params, loop.best_iteration, loop.stale = -math.inf, None, 0, 0
 
 
 def _save_checkpoint(
@@ -1364,6 +1400,7 @@ def _save_checkpoint(
         "best_iteration": loop.best_iteration,
         "best_params": None if loop.best_params is None else _to_cpu(loop.best_params),
         "stale": loop.stale,
+        "validation": loop.validation,
         "params": _to_cpu(params),
         "optimizer": _to_cpu(optimizer.state_dict()),
         "rng_state": rng_state,
@@ -1385,6 +1422,14 @@ def _load_checkpoint(path, key) -> dict[str, Any] | None:
     )
     if not isinstance(state, dict) or state.get("format") != "skmeta.checkpoint/1":
         raise ValueError(f"{str(path)!r} is not a skmeta meta-training checkpoint.")
+    if "estimator" not in state["key"]:  # written before the key named the class
+        key = {k: v for k, v in key.items() if k != "estimator"}
+    elif state["key"]["estimator"] != key["estimator"]:
+        raise ValueError(
+            f"The checkpoint {str(path)!r} was written by a {state['key']['estimator']}, "
+            f"not a {key['estimator']}; resume with that estimator, or pass another path "
+            "to start afresh."
+        )
     if state["key"] != key:
         changed = sorted(
             k for k in set(key) | set(state["key"]) if key.get(k) != state["key"].get(k)

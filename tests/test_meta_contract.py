@@ -252,6 +252,45 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(make, pool, tmp_path):
         make(n_meta_iterations=8, meta_lr=0.1, random_state=0).meta_fit(X, y, checkpoint=path)
 
 
+def test_a_resumed_run_selects_its_prior_from_its_own_validations(tmp_path):
+    # The checkpoint's best prior was scored on its run's validation tasks: resumed
+    # without validation, the run keeps its last θ; with other tasks, selection restarts.
+    tasks = SinusoidTasks(n_support=5, random_state=0)
+
+    def reptile(n):
+        return ReptileRegressor(
+            hidden_layer_sizes=(8,), n_meta_iterations=n, validation_interval=5, random_state=0
+        )
+
+    val = SinusoidTasks(n_support=5, n_tasks=5, random_state=1)
+    path = tmp_path / "run.ckpt"
+    first = reptile(10).meta_fit(tasks, validation_tasks=val, checkpoint=path)
+    assert first.best_meta_iteration_ in (5, 10)
+    resumed = reptile(40).meta_fit(tasks, checkpoint=path)
+    assert _params_equal(resumed.meta_params_, reptile(40).meta_fit(tasks).meta_params_)
+    assert not hasattr(resumed, "best_meta_iteration_")
+    path.unlink()
+    reptile(10).meta_fit(tasks, validation_tasks=val, checkpoint=path)
+    other = SinusoidTasks(n_support=5, n_tasks=5, random_state=2)
+    with pytest.warns(UserWarning, match="validation tasks differ from those of the checkpoint"):
+        again = reptile(20).meta_fit(tasks, validation_tasks=other, checkpoint=path)
+    assert again.best_meta_iteration_ in (15, 20)  # chosen among this run's validations
+    # the same validation tasks: no warning, the selection goes on
+    path.unlink()
+    reptile(10).meta_fit(tasks, validation_tasks=val, checkpoint=path)
+    reptile(20).meta_fit(tasks, validation_tasks=val, checkpoint=path)
+
+
+def test_a_checkpoint_names_the_class_that_wrote_it(tmp_path):
+    tasks = SinusoidTasks(n_support=5, random_state=0)
+    path = tmp_path / "run.ckpt"
+    MAMLRegressor(hidden_layer_sizes=(8,), n_meta_iterations=2).meta_fit(tasks, checkpoint=path)
+    with pytest.raises(ValueError, match="written by a MAMLRegressor, not a ReptileRegressor"):
+        ReptileRegressor(hidden_layer_sizes=(8,), n_meta_iterations=4).meta_fit(
+            tasks, checkpoint=path
+        )
+
+
 def test_an_early_stopped_run_stays_stopped_when_resumed(split_pool, tmp_path):
     X_tr, X_te, y_tr, y_te = split_pool
     val = EpisodeSampler(X_te, y_te, n_way=5, n_shot=1, n_query=5, n_episodes=10, random_state=0)
