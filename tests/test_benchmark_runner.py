@@ -187,6 +187,31 @@ def test_bad_estimator_is_refused(capsys):
     assert "invalid choice: 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["sinusoid", "--budget-minutes", "0.01", "--eval-at", "0.1"], "outside the budget"),
+        (["sinusoid", "--eval-at", "0"], "outside the budget"),
+        (["sinusoid", "--segment", "0"], "--segment must be >= 1"),
+        (["sinusoid", "--test-tasks", "0"], "--test-tasks must be >= 1"),
+        (["omniglot", "--n-way", "1"], "--n-way must be >= 2"),
+        (["sinusoid", "--param", "foo=1"], "MAMLRegressor has no parameter 'foo'"),
+        (["sinusoid", "--param", "inner_lr=-1"], "--param inner_lr=-1: The 'inner_lr'"),
+        (
+            ["omniglot", "--estimator", "reptile", "--also-test", "20w1s", "5w5s"],
+            "--also-test 20w1s: ReptileClassifier",
+        ),
+    ],
+)
+def test_arguments_that_would_fail_or_mislead_are_refused_before_any_work(argv, message, capsys):
+    # (marks past the budget trained past it; the others failed after the untrained
+    # evaluation, or after the whole run for --also-test)
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_reference_step_is_a_fixed_workload_that_leaves_random_numbers_alone():
     import torch
 

@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m skmeta.benchmarks",
         description="Time-budgeted skmeta benchmarks: a JSON record (configuration, "
-        "versions, machine, time, result with its 95%% CI) and an optional plot.",
+        "versions, machine, time, result with its 95% CI) and an optional plot.",
     )
     sub = parser.add_subparsers(dest="benchmark", required=True)
 
@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """
     import torch
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _check_arguments(parser, args)
     # The machine's speed on a fixed workload, before the run: times in records from
     # different machines compare after dividing by it.
     reference_ms = reference_step_ms()
@@ -240,6 +242,59 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _plot(record, args.plot)
         print(f"figure saved to {args.plot}")
     return record
+
+
+def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, before any work, what would fail or mislead later: marks past the budget,
+    counts below 1, unknown or invalid ``--param`` values, ``--also-test`` ways that a
+    fixed-way learner cannot take."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    if args.budget_minutes < 0:
+        parser.error(f"--budget-minutes must be >= 0; got {args.budget_minutes}.")
+    for mark in getattr(args, "eval_at", None) or []:
+        if not 0 < mark <= args.budget_minutes:
+            parser.error(
+                f"--eval-at {mark:g} lies outside the budget (0, {args.budget_minutes:g}] "
+                "minutes: marks score the model during the run; raise --budget-minutes "
+                "to train longer."
+            )
+    for name in ("segment", "test_episodes", "test_tasks", "n_shot", "n_splits"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1; got {value}.")
+    for name in ("n_way", "train_n_way"):
+        value = getattr(args, name, None)
+        if value is not None and value < 2:
+            parser.error(f"--{name.replace('_', '-')} must be >= 2; got {value}.")
+    if getattr(args, "validation_episodes", 0) < 0:
+        parser.error(f"--validation-episodes must be >= 0; got {args.validation_episodes}.")
+    registry = {"omniglot": OMNIGLOT_ESTIMATORS, "sinusoid": SINUSOID_ESTIMATORS}.get(
+        args.benchmark
+    )
+    if registry is None:
+        return
+    import skmeta
+
+    cls = getattr(skmeta, registry[args.estimator][0])
+    accepted = cls().get_params()
+    for key, value in args.param:
+        if key not in accepted:
+            parser.error(f"--param {key}: {cls.__name__} has no parameter {key!r}.")
+        try:
+            cls(**{key: value})._validate_params()
+        except InvalidParameterError as error:
+            parser.error(f"--param {key}={value!r}: {error}")
+    if getattr(args, "also_test", None) and "n_way" in cls._architecture_params:
+        # an output layer of as many classes as the meta-training episodes have
+        trained_ways = dict(args.param).get("n_way", args.train_n_way or args.n_way)
+        other = [f"{w}w{s}s" for w, s in args.also_test if w != trained_ways]
+        if other:
+            parser.error(
+                f"--also-test {' '.join(other)}: {cls.__name__} ({args.estimator}) has an "
+                f"output layer for the {trained_ways} ways it meta-trains on; test other "
+                "shots only, or use a learner that takes any number of ways."
+            )
 
 
 def _format(score: dict[str, Any]) -> str:
