@@ -323,6 +323,57 @@ def test_a_numeric_error_score_scores_failed_trials():
     assert worst.min() > len(trials) - len(failed)  # ranked after every scored trial
 
 
+def test_a_nan_error_score_keeps_failed_trials_in_the_results():
+    # As scikit-learn's searches: a failed fit is a row of cv_results_ and counts.
+    train, val = blob_tasks(n_val=2)
+    import torch
+
+    bad = torch.nn.Linear(3, 4)  # the episodes have 16 features
+    search = MetaSearch(
+        protonet(),
+        {"backbone": ["mlp", bad]},
+        n_trials=6,
+        error_score=float("nan"),
+        random_state=0,
+    )
+    with pytest.warns(UserWarning, match="scores error_score=nan"):
+        search.fit(train, validation_tasks=val)
+    failed = [t for t in search.study_.trials if t.state == TrialState.FAIL]
+    assert failed and search.n_trials_ == 6 == len(search.cv_results_["params"])
+    errors = search.cv_results_["error"]
+    assert sum(e is not None for e in errors) == len(failed)
+    assert np.isnan(search.cv_results_["mean_test_score"][[e is not None for e in errors]]).all()
+    assert search.best_params_["backbone"] == "mlp"
+
+
+def test_tuple_and_module_choices_survive_a_storage_and_a_resume(tmp_path):
+    # A storage keeps None, bool, int, float and str: other choices go by label and come
+    # back as given (a tuple was a list, and resuming failed inside Optuna).
+    import warnings
+
+    import torch
+
+    train, val = blob_tasks(n_val=2)
+    storage = f"sqlite:///{tmp_path / 'search.db'}"
+    module = torch.nn.Linear(16, 8)
+    space = {"hidden_layer_sizes": [(8,), (16, 8)], "backbone": ["mlp", module]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no Optuna warning about the choices
+        first = MetaSearch(
+            protonet(), space, n_trials=2, storage=storage, study_name="s", random_state=0
+        ).fit(train, validation_tasks=val)
+        again = MetaSearch(
+            protonet(), space, n_trials=4, storage=storage, study_name="s", random_state=0
+        ).fit(train, validation_tasks=val)
+    assert again.n_trials_ == 4
+    for search in (first, again):
+        assert search.best_params_["hidden_layer_sizes"] in [(8,), (16, 8)]
+        assert isinstance(search.best_params_["hidden_layer_sizes"], tuple)
+        assert search.best_params_["backbone"] in ("mlp", module)
+        assert all(isinstance(p["hidden_layer_sizes"], tuple) for p in search.cv_results_["params"])
+    assert again.best_estimator_.hidden_layer_sizes == again.best_params_["hidden_layer_sizes"]
+
+
 def test_a_search_whose_every_trial_fails_ends():
     train, val = blob_tasks(n_val=2)
     import torch

@@ -26,7 +26,7 @@ from sklearn.metrics import accuracy_score, check_scoring, mean_squared_error
 from sklearn.utils import check_random_state
 
 from ..tasks import Task, iter_tasks
-from ._space import check_space, suggest
+from ._space import check_space, decoded, stored, suggest
 from ._warmstart import (
     ERROR_ATTR,
     META_FEATURES_ATTR,
@@ -339,7 +339,7 @@ class MetaSearch(BaseEstimator):
                 objective, n_trials=1, catch=objective.catch, callbacks=report, gc_after_trial=False
             )
         self.study_ = study
-        self._collect(study)
+        self._collect(study, space)
         if self.refit:
             model = clone(self.estimator).set_params(**self.best_params_)
             tic = time.perf_counter()
@@ -509,7 +509,7 @@ class MetaSearch(BaseEstimator):
             return []  # resuming: the queue was seeded when the study began
         configs = ws.configurations(space, meta_features, storage)
         for config in configs:
-            study.enqueue_trial(config, user_attrs={"skmeta:warm_start": True})
+            study.enqueue_trial(stored(space, config), user_attrs={"skmeta:warm_start": True})
         return configs
 
     def _missing(self, study: optuna.Study) -> int:
@@ -524,8 +524,14 @@ class MetaSearch(BaseEstimator):
         )
         return self.n_trials - busy
 
-    def _collect(self, study: optuna.Study) -> None:
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    def _collect(self, study: optuna.Study, space: dict) -> None:
+        finished = [
+            t
+            for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            # a trial that raised under a NaN error_score (not one failed as stale)
+            or (t.state == TrialState.FAIL and ERROR_ATTR in t.user_attrs)
+        ]
         full = [t for t in finished if fully_evaluated(t)]
         if not full:
             errors = sorted(
@@ -538,10 +544,10 @@ class MetaSearch(BaseEstimator):
             )
         best = max(full, key=lambda t: t.value)
         self.best_trial_ = best
-        self.best_params_ = dict(best.params)
+        self.best_params_ = decoded(space, best.params)
         self.best_score_ = float(best.value)
         self.n_trials_ = len(finished)
-        self.cv_results_ = _cv_results(finished, list(self.param_distributions))
+        self.cv_results_ = _cv_results(finished, list(self.param_distributions), space)
 
 
 class _Objective:
@@ -581,9 +587,7 @@ class _Objective:
             # n_trials with error_score as its value (the sampler learns from it), and is
             # never the best. (A NaN error_score makes it a FAIL trial, marked the same.)
             trial.set_user_attr(ERROR_ATTR, error)
-            if math.isnan(score):
-                raise
-            return score
+            return score  # (Optuna marks a NaN value FAIL, with one line of warning)
 
     def meta_fit_kwargs(self) -> dict[str, Any]:
         """With pruning across iterations, meta-training keeps its best prior on the first
@@ -667,7 +671,7 @@ def _neg_mse(model: Any, X: Any, y: Any) -> float:
     return -float(mean_squared_error(y, model.predict(X)))
 
 
-def _cv_results(trials: list[FrozenTrial], names: list[str]) -> dict[str, Any]:
+def _cv_results(trials: list[FrozenTrial], names: list[str], space: dict) -> dict[str, Any]:
     n = len(trials)
     pruned = np.array(
         [t.state == TrialState.PRUNED or t.user_attrs.get(PRUNED_ATTR, False) for t in trials]
@@ -675,13 +679,13 @@ def _cv_results(trials: list[FrozenTrial], names: list[str]) -> dict[str, Any]:
     means = np.array([t.value if t.value is not None else np.nan for t in trials], dtype=float)
     results: dict[str, Any] = {
         "trial_number": np.array([t.number for t in trials]),
-        "params": [dict(t.params) for t in trials],
+        "params": [decoded(space, t.params) for t in trials],
     }
     for name in names:
         column = np.ma.MaskedArray(np.empty(n, dtype=object), mask=True)
-        for i, t in enumerate(trials):
-            if name in t.params:
-                column[i] = t.params[name]
+        for i, params in enumerate(results["params"]):
+            if name in params:
+                column[i] = params[name]
         results[f"param_{name}"] = column
     results["mean_test_score"] = means
     results["std_test_score"] = np.array([t.user_attrs.get("skmeta:std", np.nan) for t in trials])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from numbers import Integral, Real
 from typing import Any
@@ -31,7 +32,11 @@ def as_distribution(name: str, spec: Any) -> BaseDistribution:
     if isinstance(spec, list):
         if not spec:
             raise ValueError(f"param_distributions[{name!r}] is an empty list of choices.")
-        return CategoricalDistribution(spec)
+        with warnings.catch_warnings():
+            # Optuna warns that a storage cannot keep a tuple or a module: it never sees
+            # them, only their labels (see `stored`)
+            warnings.filterwarnings("ignore", "Choices for a categorical distribution")
+            return CategoricalDistribution(spec)
     if isinstance(spec, tuple) and len(spec) in (2, 3):
         low, high, *scale = spec
         log = bool(scale) and scale[0] == "log"
@@ -118,12 +123,56 @@ def _check_value(estimator: Any, name: str, value: Any, dist: BaseDistribution) 
         ) from None
 
 
+_PRIMITIVE = (type(None), bool, int, float, str)
+
+
+def _labels(dist: CategoricalDistribution) -> list[Any]:
+    """What Optuna stores for each choice: the choice itself when a storage keeps it as it
+    is (None, bool, int, float, str), else its repr (a tuple of layer sizes comes back from
+    JSON as a list, a module not at all), made unique."""
+    labels: list[Any] = []
+    for i, choice in enumerate(dist.choices):
+        label = choice if isinstance(choice, _PRIMITIVE) else repr(choice)
+        if any(type(other) is type(label) and other == label for other in labels):
+            label = f"{label} #{i}"
+        labels.append(label)
+    return labels
+
+
+def stored(space: Mapping[str, BaseDistribution], params: Mapping[str, Any]) -> dict:
+    """A configuration as Optuna stores it (choices by label; see `decoded`)."""
+    out = dict(params)
+    for name, value in params.items():
+        dist = space.get(name)
+        if isinstance(dist, CategoricalDistribution):
+            for choice, label in zip(dist.choices, _labels(dist)):
+                if type(choice) is type(value) and choice == value:
+                    out[name] = label
+                    break
+    return out
+
+
+def decoded(space: Mapping[str, BaseDistribution], params: Mapping[str, Any]) -> dict:
+    """A configuration read from Optuna (a trial's ``params``) with each choice's label
+    turned back into the choice; values of other spaces stay as they are."""
+    out = dict(params)
+    for name, value in params.items():
+        dist = space.get(name)
+        if isinstance(dist, CategoricalDistribution):
+            for choice, label in zip(dist.choices, _labels(dist)):
+                if type(label) is type(value) and label == value:
+                    out[name] = choice
+                    break
+    return out
+
+
 def suggest(trial: Trial, space: Mapping[str, BaseDistribution]) -> dict[str, Any]:
     """Sample one configuration from ``space`` through the trial's public API."""
     params = {}
     for name, dist in space.items():
         if isinstance(dist, CategoricalDistribution):
-            params[name] = trial.suggest_categorical(name, dist.choices)
+            label = trial.suggest_categorical(name, _labels(dist))
+            params[name] = decoded(space, {name: label})[name]
         elif isinstance(dist, IntDistribution):
             params[name] = trial.suggest_int(
                 name, dist.low, dist.high, step=dist.step, log=dist.log
@@ -171,5 +220,7 @@ def encode(space: Mapping[str, BaseDistribution], params: Mapping[str, Any]) -> 
 
 
 def restrict(space: Mapping[str, BaseDistribution], params: Mapping[str, Any]) -> dict:
-    """The part of a configuration that lies in ``space``."""
+    """The part of a stored configuration (a trial's ``params``) that lies in ``space``,
+    its choices decoded."""
+    params = decoded(space, params)
     return {k: v for k, v in params.items() if k in space and contains(space[k], v)}
