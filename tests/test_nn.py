@@ -413,3 +413,59 @@ def test_make_backbone_gives_a_users_batch_norm_the_tasks_statistics():
     with reference_rows(net, 4):  # the support's statistics: a query ignores the others
         alone = net(torch.cat([x[:4], x[6:]]))[4:]
         np.testing.assert_allclose(net(x)[6:].detach(), alone.detach(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(9, 3), (9, 3, 4, 4)])
+def test_task_batch_norm_statistics_survive_a_large_offset(shape):
+    # E[x^2] - E[x]^2 in float32 lost the variance of a feature at 3000 +- 1 (outputs off
+    # by hundreds); every path must normalise as the two-pass formula does.
+    from skmeta.nn import carry_statistics
+    from skmeta.nn._backbones import _statistics
+
+    torch.manual_seed(0)
+    x = 3000.0 + torch.randn(*shape)
+    ref = x[:7].double()
+    dims = [0, *range(2, x.dim())]
+    mean, var = ref.mean(dim=dims), ref.var(dim=dims, unbiased=False)
+    view = [1, -1] + [1] * (x.dim() - 2)
+    exact = ((x.double() - mean.view(view)) / torch.sqrt(var.view(view) + 1e-5)).float()
+    bn = TaskBatchNorm(3)
+    with torch.no_grad(), reference_rows(bn, 7):
+        eager = bn(x)
+    with reference_rows(bn, 7):
+        graded = bn(x)  # the autograd.Function
+    bn.vmapped = True
+    with reference_rows(bn, 7):
+        plain = bn(x)  # the plain differentiable operations (vmap's path)
+    bn.vmapped = False
+    for got in (eager, graded, plain):
+        torch.testing.assert_close(got, exact, atol=5e-3, rtol=0)
+    with torch.no_grad(), carry_statistics(bn):
+        bn(x[:7])
+        carried = bn(x)
+    torch.testing.assert_close(carried, exact, atol=5e-3, rtol=0)
+    for eager_flag in (True, False):
+        m, v = _statistics(x[:7], eager=eager_flag)
+        torch.testing.assert_close(v.double(), var, rtol=1e-3, atol=1e-6)
+
+
+def test_a_first_batch_norm_layer_makes_predictions_offset_free():
+    # Standardising raw tabular features with a first BatchNorm1d: adding a constant to
+    # every feature must change nothing, transductive or not.
+    rng = np.random.default_rng(0)
+    X = np.repeat(np.eye(3) * 4, 10, axis=0)[:, :2] + rng.normal(size=(30, 2))
+    y = np.repeat(np.arange(3), 10)
+    support = np.r_[0, 1, 10, 11, 20, 21]
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.BatchNorm1d(2), nn.Linear(2, 16))  # (copied by each fit)
+    for transductive in (False, True):
+        probas = []
+        for offset in (0.0, 1e4):
+            est = ProtoNetClassifier(
+                backbone=module,
+                transductive=transductive,
+                random_state=0,
+            )
+            est.fit(X[support] + offset, y[support])
+            probas.append(est.predict_proba(X + offset))
+        np.testing.assert_allclose(probas[0], probas[1], atol=1e-3)
