@@ -338,6 +338,11 @@ def test_protonet_fits_the_temperature_on_n_way_episodes(monkeypatch):
     est = ProtoNetClassifier(n_way=3, train_n_way=20, n_query=3, temperature="fitted")
     est.set_params(n_meta_iterations=2, random_state=0).meta_fit(X, y)
     assert set(ways) == {3}  # the ways of the tasks it is meant for, not train_n_way's
+    ways.clear()
+    too_many = est.set_params(n_way=50, n_meta_iterations=100)  # the pool has 40 classes
+    with pytest.raises(ValueError, match="n_way=50: temperature='fitted' calibrates on"):
+        too_many.meta_fit(X, y)
+    assert not ways and too_many.n_meta_iter_ == 2  # refused before meta-training
 
 
 def test_protonet_prior_keeps_its_distance():

@@ -229,6 +229,10 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
                 "validation_tasks=..., or a re-iterable collection such as a list or an "
                 "EpisodeSampler."
             )
+        if self.temperature == "fitted" and validation_tasks is None and y is not None:
+            if groups is None:  # the calibration episodes' n_way, checked before training
+                self._validate_params()
+                self._episode_sampler(tasks, y, 0, n_way=self.n_way)
         super().meta_fit(
             tasks,
             y,
@@ -272,7 +276,8 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
     ) -> EpisodeSampler:
         """Meta-training episodes (``train_n_way``-way, else ``n_way``), or ``n_way``-way
         ones when ``n_way`` is given (to fit the temperature)."""
-        training = n_way is None and self.train_n_way is not None
+        calibration = n_way is not None
+        training = not calibration and self.train_n_way is not None
         if n_way is None:
             n_way = self.n_way if self.train_n_way is None else self.train_n_way
         try:
@@ -282,9 +287,19 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
         except _TooFewClassesError as error:
             # name the parameter the user set: train_n_way or n_way
             name = "train_n_way" if training else "n_way"
+            episodes = (
+                "temperature='fitted' calibrates on n_way-way episodes of the pool, which "
+                if calibration
+                else "meta-training episodes "
+            )
             raise ValueError(
-                f"{name}={n_way}: meta-training episodes need {n_way} classes, but the "
-                f"meta-training pool has only {error.n_classes}. Lower {name} or add classes."
+                f"{name}={n_way}: {episodes}need {n_way} classes, but the meta-training "
+                f"pool has only {error.n_classes}. Lower {name}"
+                + (
+                    ", add classes, or pass validation_tasks."
+                    if calibration
+                    else " or add classes."
+                )
             ) from None
 
     def _meta_parameters(self, network: nn.Module) -> dict[str, torch.Tensor]:
