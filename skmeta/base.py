@@ -86,7 +86,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
     device(type='cpu')
     """
     if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # (falls through: "auto" on a CPU-only machine widens the heap like "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:

@@ -248,6 +248,19 @@ def test_cpu_estimators_widen_glibc_heap_thresholds_once():
     assert widened < default / 4
 
 
+def test_estimators_on_the_default_device_widen_the_cpu_heap(monkeypatch):
+    # device="auto" resolving to the CPU widens it as device="cpu" does (it returned
+    # before the widening, so the documented default never ran).
+    import skmeta.base
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    calls = []
+    monkeypatch.setattr(skmeta.base, "_widen_cpu_heap", lambda: calls.append(1))
+    X, y = np.random.default_rng(0).normal(size=(6, 3)), [0, 0, 1, 1, 2, 2]
+    ProtoNetClassifier(random_state=0).fit(X, y)  # device="auto", the default
+    assert calls
+
+
 def test_widen_cpu_heap_acts_once_per_process(monkeypatch):
     monkeypatch.setattr(_allocator, "_heap_widened", False)
     monkeypatch.setattr(_allocator, "_is_glibc", lambda: False)
