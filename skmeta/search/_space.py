@@ -141,28 +141,26 @@ def _labels(dist: CategoricalDistribution) -> list[Any]:
 
 def stored(space: Mapping[str, BaseDistribution], params: Mapping[str, Any]) -> dict:
     """A configuration as Optuna stores it (choices by label; see `decoded`)."""
-    out = dict(params)
-    for name, value in params.items():
-        dist = space.get(name)
-        if isinstance(dist, CategoricalDistribution):
-            for choice, label in zip(dist.choices, _labels(dist)):
-                if type(choice) is type(value) and choice == value:
-                    out[name] = label
-                    break
-    return out
+    return _relabel(space, params, to_label=True)
 
 
 def decoded(space: Mapping[str, BaseDistribution], params: Mapping[str, Any]) -> dict:
     """A configuration read from Optuna (a trial's ``params``) with each choice's label
     turned back into the choice; values of other spaces stay as they are."""
+    return _relabel(space, params, to_label=False)
+
+
+def _relabel(space: Mapping[str, BaseDistribution], params: Mapping[str, Any], to_label: bool):
     out = dict(params)
     for name, value in params.items():
         dist = space.get(name)
-        if isinstance(dist, CategoricalDistribution):
-            for choice, label in zip(dist.choices, _labels(dist)):
-                if type(label) is type(value) and label == value:
-                    out[name] = choice
-                    break
+        if not isinstance(dist, CategoricalDistribution):
+            continue
+        for choice, label in zip(dist.choices, _labels(dist)):
+            source, target = (choice, label) if to_label else (label, choice)
+            if type(source) is type(value) and source == value:
+                out[name] = target
+                break
     return out
 
 
