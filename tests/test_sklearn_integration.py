@@ -44,12 +44,13 @@ def test_grid_search_over_adaptation_parameters_with_a_frozen_prior(split_pool):
     prior = meta.export_prior()
     # one new task with a few labelled examples per class: tune adaptation by CV on it
     rows = np.concatenate([np.flatnonzero(y_te == c)[:12] for c in np.unique(y_te)[:5]])
-    grid = {"distance": ["euclidean", "cosine"], "transductive": [False, True]}
-    search = GridSearchCV(ProtoNetClassifier(prior=prior), grid, cv=3)
+    # (parameters used at fit only: the distance is part of the prior, refused here)
+    grid = {"temperature": [0.5, 1.0], "transductive": [False, True]}
+    search = GridSearchCV(ProtoNetClassifier(prior=prior), grid, cv=3, error_score="raise")
     search.fit(X_te[rows], y_te[rows])
-    assert set(search.best_params_) == {"distance", "transductive"}
+    assert set(search.best_params_) == {"temperature", "transductive"}
     # the meta-trained prior is carried into every clone: without it, scores are far lower
-    no_prior = GridSearchCV(ProtoNetClassifier(random_state=0), grid, cv=3)
+    no_prior = GridSearchCV(ProtoNetClassifier(random_state=0), grid, cv=3, error_score="raise")
     no_prior.fit(X_te[rows], y_te[rows])
     assert search.best_score_ > 0.7
     assert search.best_score_ > no_prior.best_score_ + 0.2
