@@ -140,7 +140,7 @@ def _to_cpu(obj: Any) -> Any:
     return obj
 
 
-def _all_finite(obj: Any, skip: set[int]) -> bool:
+def _all_finite(obj: Any, skip: frozenset[int] | set[int] = frozenset()) -> bool:
     """Whether every floating tensor in ``obj`` (nested dicts, lists, tuples) is finite;
     tensors whose id is in ``skip`` (the prior's own, checked already) are not read."""
     if isinstance(obj, torch.Tensor):
@@ -578,7 +578,8 @@ class MetaEstimatorMixin:
                 params, optimizer = self._start_meta_training(data, device)
             self.network_.eval()  # training mode for the meta-updates only
             try:
-                fingerprint = _validation_fingerprint(validation)
+                # (what the checkpoint records of its validation tasks: none without one)
+                fingerprint = None if checkpoint is None else _validation_fingerprint(validation)
                 loop = _MetaLoop(
                     history=[], best_score=-math.inf, best_params=None, stale=0, start=0
                 )

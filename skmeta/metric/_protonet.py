@@ -229,10 +229,14 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
                 "validation_tasks=..., or a re-iterable collection such as a list or an "
                 "EpisodeSampler."
             )
+        # Calibration episodes from a labelled pool: n_way-way, the tasks the estimator is
+        # meant for, not train_n_way-way (a temperature fitted at another way count
+        # mis-calibrates); built here, so that too few classes fail before training.
+        pool = None
         if self.temperature == "fitted" and validation_tasks is None and y is not None:
-            if groups is None:  # the calibration episodes' n_way, checked before training
+            if groups is None:
                 self._validate_params()
-                self._episode_sampler(tasks, y, 0, n_way=self.n_way)
+                pool = self._episode_sampler(tasks, y, None, n_way=self.n_way)
         super().meta_fit(
             tasks,
             y,
@@ -247,17 +251,11 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
             if validation_tasks is not None:
                 calibration = self._validation_list(validation_tasks, seed, self.device_)
             else:
-                # episodes of the tasks the estimator is meant for: n_way, not train_n_way
-                # (a temperature fitted at another way count mis-calibrates)
-                stream = (
-                    iter_tasks(
-                        self._episode_sampler(tasks, y, seed, n_way=self.n_way),
-                        n_shot=self.n_shot,
-                        stratify=True,
-                    )
-                    if y is not None and groups is None
-                    else self._task_stream(tasks, y, groups, seed)
-                )
+                if pool is not None:
+                    pool.random_state = seed  # (each iteration reads it)
+                    stream = iter_tasks(pool, n_shot=self.n_shot, stratify=True)
+                else:
+                    stream = self._task_stream(tasks, y, groups, seed)
                 calibration = [
                     self._prepare(t, self.device_) for t in islice(stream, N_VALIDATION_TASKS)
                 ]
@@ -272,7 +270,7 @@ class ProtoNetClassifier(_EmbeddingMixin, MetaClassifierMixin, MetaEstimatorMixi
 
     # ----------------------------------------------------------------- maths
     def _episode_sampler(
-        self, X: Any, y: Any, seed: int, n_way: int | None = None
+        self, X: Any, y: Any, seed: int | None, n_way: int | None = None
     ) -> EpisodeSampler:
         """Meta-training episodes (``train_n_way``-way, else ``n_way``), or ``n_way``-way
         ones when ``n_way`` is given (to fit the temperature)."""

@@ -29,7 +29,14 @@ from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from ..base import _regression_targets, _seeded, _to_cpu, _unchanged_on_error, resolve_device
+from ..base import (
+    _all_finite,
+    _regression_targets,
+    _seeded,
+    _to_cpu,
+    _unchanged_on_error,
+    resolve_device,
+)
 from ..nn import layer_sizes
 from ..nn._functional import functional_call
 from ..tasks import Task
@@ -274,7 +281,7 @@ class _BaseMultiTask(BaseEstimator):
             )
             net.fit({"X": X_t, "task": task_t}, y_t)
         network.eval()
-        if not all(bool(torch.isfinite(p).all()) for p in network.parameters()):
+        if not _all_finite(list(network.parameters())):
             raise ValueError(
                 f"{type(self).__name__} diverged: training produced nan or inf weights. "
                 f"Lower learning_rate (now {self.learning_rate!r}) or scale the features and "
@@ -343,7 +350,7 @@ class _BaseMultiTask(BaseEstimator):
                 )
                 net.fit({"X": _tensor(X, device)}, self._target_tensor(targets, device))
             self.adaptation_history_ = net.history
-        if not all(bool(torch.isfinite(p).all()) for p in new_task.parameters()):
+        if not _all_finite(list(new_task.parameters())):
             raise ValueError(
                 f"{type(self).__name__} diverged while adapting to the new task: its own "
                 f"parameters hold nan or inf. Lower adapt_lr (now {self.adapt_lr!r}) or "

@@ -204,10 +204,10 @@ class MultiTaskNet(NeuralNet):
         penalty = None
         if self.sharing_penalty:
             penalty = self.sharing_penalty * self.module_.sharing_penalty()
+        total = loss if penalty is None else loss + penalty
         # Whole per-task parameters: the plain gradient of the loss and the penalty.
         specific = [p for p in params if id(p) in masks and id(p) not in own]
         if specific:
-            total = loss if penalty is None else loss + penalty
             for p, g in zip(specific, torch.autograd.grad(total, specific, allow_unused=True)):
                 p.grad = torch.zeros_like(p) if g is None else g
         # Partly task-specific weights: the penalty's gradient (no pass through the
@@ -219,5 +219,4 @@ class MultiTaskNet(NeuralNet):
                     own[id(p)] = own[id(p)] + g
         for p in partial:
             p.grad = torch.where(masks[id(p)], own[id(p)], p.grad)
-        total = loss if penalty is None else loss + penalty
         return {"loss": total.detach(), "y_pred": y_pred}
